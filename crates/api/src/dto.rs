@@ -1,0 +1,244 @@
+//! Request and response bodies: the API's JSON shapes (camelCase), kept apart from the
+//! domain types so the wire format can stay stable while the domain evolves.
+
+use chrono::{DateTime, Utc};
+use couponrush_domain::{Coupon, CouponStatus, CouponType, OwnedCoupon};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    pub id: Uuid,
+    pub username: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CouponTypeDto {
+    Chicken,
+    Hamburger,
+    Pizza,
+}
+
+impl From<CouponTypeDto> for CouponType {
+    fn from(t: CouponTypeDto) -> Self {
+        match t {
+            CouponTypeDto::Chicken => CouponType::Chicken,
+            CouponTypeDto::Hamburger => CouponType::Hamburger,
+            CouponTypeDto::Pizza => CouponType::Pizza,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DiscountTypeDto {
+    Fixed,
+    Percentage,
+}
+
+impl DiscountTypeDto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fixed => "FIXED",
+            Self::Percentage => "PERCENTAGE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CouponStatusDto {
+    Pending,
+    Active,
+    Expired,
+    Disabled,
+}
+
+impl From<CouponStatusDto> for CouponStatus {
+    fn from(s: CouponStatusDto) -> Self {
+        match s {
+            CouponStatusDto::Pending => CouponStatus::Pending,
+            CouponStatusDto::Active => CouponStatus::Active,
+            CouponStatusDto::Expired => CouponStatus::Expired,
+            CouponStatusDto::Disabled => CouponStatus::Disabled,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateCouponRequest {
+    pub name: String,
+    pub coupon_type: CouponTypeDto,
+    pub discount_type: DiscountTypeDto,
+    /// FIXED: amount > 0 (minor currency unit); PERCENTAGE: 1..=100.
+    pub discount_value: u64,
+    /// At least 1.
+    pub total_quantity: u64,
+    /// RFC 3339, in the future.
+    pub expires_at: DateTime<Utc>,
+    /// Defaults to ACTIVE.
+    pub status: Option<CouponStatusDto>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeStatusRequest {
+    /// ACTIVE or DISABLED.
+    pub status: CouponStatusDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CouponResponse {
+    pub id: Uuid,
+    pub name: String,
+    pub coupon_type: &'static str,
+    pub discount_type: &'static str,
+    pub discount_value: u64,
+    pub total_quantity: u32,
+    /// Persisted issued coupons (omitted where not looked up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_quantity: Option<u64>,
+    pub expires_at: DateTime<Utc>,
+    /// The effective status: EXPIRED once past `expiresAt`, whatever was stored.
+    pub status: &'static str,
+    pub created_at: DateTime<Utc>,
+}
+
+impl CouponResponse {
+    pub fn new(c: &Coupon, issued_quantity: Option<u64>, now: DateTime<Utc>) -> Self {
+        Self {
+            id: c.id.into_uuid(),
+            name: c.name.as_str().to_owned(),
+            coupon_type: c.coupon_type.as_str(),
+            discount_type: c.discount.kind_str(),
+            discount_value: c.discount.value(),
+            total_quantity: c.total_quantity.get(),
+            issued_quantity,
+            expires_at: c.expires_at,
+            status: c.effective_status(now).as_str(),
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssueResponse {
+    /// ACCEPTED (202), SOLD_OUT or ALREADY_ISSUED (200).
+    pub result: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssueStateResponse {
+    /// NONE, ACCEPTED (not yet persisted), ISSUED or USED.
+    pub state: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnedCouponResponse {
+    pub issued_coupon_id: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub coupon: CouponResponse,
+}
+
+impl OwnedCouponResponse {
+    pub fn new(o: &OwnedCoupon, now: DateTime<Utc>) -> Self {
+        Self {
+            issued_coupon_id: o.issued.id.into_uuid(),
+            issued_at: o.issued.issued_at,
+            used_at: o.issued.used_at,
+            coupon: CouponResponse::new(&o.coupon, None, now),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsedCouponResponse {
+    pub issued_coupon_id: Uuid,
+    pub coupon_id: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CouponStatsResponse {
+    pub coupon_id: Uuid,
+    pub total: u64,
+    /// Users holding a reservation in the gate (persisted or not); null if the gate has
+    /// not seen the coupon yet.
+    pub reserved_in_gate: Option<u64>,
+    pub remaining_in_gate: Option<u64>,
+    /// Issued coupons persisted in the database.
+    pub persisted: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthResponse {
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyResponse {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// Each dependency: `up` or `down`.
+    pub checks: std::collections::BTreeMap<&'static str, &'static str>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedEventResponse {
+    pub id: Uuid,
+    /// The record as it was on the topic.
+    pub payload: String,
+    pub error: String,
+    pub trace_id: Option<String>,
+    /// FAILED or REPLAYED.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<couponrush_domain::ports::FailedEvent> for FailedEventResponse {
+    fn from(e: couponrush_domain::ports::FailedEvent) -> Self {
+        Self {
+            id: e.id,
+            payload: e.payload,
+            error: e.error,
+            trace_id: e.trace_id,
+            status: e.status,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// At most this many, newest first (default 100, max 1000).
+    pub limit: Option<u32>,
+}

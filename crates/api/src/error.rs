@@ -1,0 +1,194 @@
+//! The one place where errors become HTTP: every failure leaves as
+//! `{"code": "STABLE_CODE", "message": "..."}` with its status. Codes are part of the
+//! API contract; messages are for humans and may change.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use couponrush_auth::TokenError;
+use couponrush_domain::coupon::CouponRuleError;
+use couponrush_domain::issue::UseRuleError;
+use couponrush_domain::services::{CatalogError, IssueError, LoginError, SignupError, UseError};
+use couponrush_domain::{StoreError, ValidationError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Error body of every non-2xx answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable code, e.g. `COUPON_NOT_FOUND`.
+    pub code: &'static str,
+    pub message: String,
+    /// The request field at fault, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "this action needs the ADMIN role",
+        )
+    }
+
+    pub fn coupon_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "COUPON_NOT_FOUND",
+            "no coupon with this id",
+        )
+    }
+
+    /// A dependency failed: logged here with its detail, answered without it.
+    fn unavailable(code: &'static str, detail: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(code, error = %detail, "dependency unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            "temporarily unavailable, please retry",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+            field: self.field,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        Self {
+            field: Some(e.field),
+            ..Self::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", e.to_string())
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, "stored data violates an invariant");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "internal error",
+                )
+            }
+            other => Self::unavailable("STORE_UNAVAILABLE", &other),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        let code = match e {
+            TokenError::Expired => "TOKEN_EXPIRED",
+            TokenError::Invalid => "TOKEN_INVALID",
+        };
+        Self::new(StatusCode::UNAUTHORIZED, code, e.to_string())
+    }
+}
+
+impl From<SignupError> for ApiError {
+    fn from(e: SignupError) -> Self {
+        match e {
+            SignupError::UsernameTaken => {
+                Self::new(StatusCode::CONFLICT, "USERNAME_TAKEN", e.to_string())
+            }
+            SignupError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_CREDENTIALS",
+                e.to_string(),
+            ),
+            LoginError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Invalid(v) => v.into(),
+            CatalogError::NotFound => Self::coupon_not_found(),
+            CatalogError::Rule(CouponRuleError::Expired) => Self::new(
+                StatusCode::CONFLICT,
+                "COUPON_EXPIRED",
+                "the coupon has expired",
+            ),
+            CatalogError::Rule(r @ CouponRuleError::InvalidTargetStatus(_)) => Self {
+                field: Some("status"),
+                ..Self::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", r.to_string())
+            },
+            CatalogError::Rule(r @ CouponRuleError::NotActive(_)) => {
+                Self::new(StatusCode::CONFLICT, "COUPON_NOT_ACTIVE", r.to_string())
+            }
+            CatalogError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::CouponNotFound => Self::coupon_not_found(),
+            IssueError::CouponNotActive(_) => {
+                Self::new(StatusCode::CONFLICT, "COUPON_NOT_ACTIVE", e.to_string())
+            }
+            IssueError::Unavailable(detail) => Self::unavailable("ISSUE_UNAVAILABLE", &detail),
+            IssueError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<UseError> for ApiError {
+    fn from(e: UseError) -> Self {
+        match e {
+            UseError::NotIssued => Self::new(StatusCode::NOT_FOUND, "NOT_ISSUED", e.to_string()),
+            UseError::Rule(UseRuleError::AlreadyUsed) => {
+                Self::new(StatusCode::CONFLICT, "ALREADY_USED", e.to_string())
+            }
+            UseError::Rule(UseRuleError::Expired) => {
+                Self::new(StatusCode::CONFLICT, "COUPON_EXPIRED", e.to_string())
+            }
+            UseError::Store(s) => s.into(),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The HTTP API, the same in every mode: routes, the auth extractors, the one error
+//! mapping and the OpenAPI document. Which adapters stand behind the use cases is the
+//! wiring's business (`cli`), not this crate's.
+
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+pub use error::ApiError;
+pub use state::{ApiState, AppContext, DependencyStatus, FailedEvents, Readiness};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::from_fn;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use routes::{accounts, admin, coupons, health, issue, me, metrics};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+
+/// Request bodies larger than this are refused with 413 PAYLOAD_TOO_LARGE.
+pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/users/signup", post(accounts::signup))
+        .route("/api/auth/login", post(accounts::login))
+        .route("/api/coupons", post(coupons::create))
+        .route("/api/coupons/{id}", get(coupons::get))
+        .route("/api/coupons/{id}/status", patch(coupons::change_status))
+        .route(
+            "/api/coupons/{id}/issue",
+            post(issue::issue).get(issue::state),
+        )
+        .route("/api/coupons/{id}/use", post(me::use_coupon))
+        .route("/api/me/coupons", get(me::list))
+        .route("/api/admin/coupons/{id}/stats", get(admin::coupon_stats))
+        .route("/api/admin/failed-events", get(admin::failed_events))
+        .route(
+            "/api/admin/failed-events/{id}/replay",
+            post(admin::replay_failed_event),
+        )
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api-docs/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(CatchPanicLayer::custom(panic_response))
+        // Layers added with `Router::layer` run after routing, so `MatchedPath` is
+        // known; outside the panic catcher, so a panic counts as the 500 it becomes.
+        .layer(from_fn(middleware::http_metrics::http_metrics))
+        // Outermost: every log line of the request, the metrics' included, has its id.
+        .layer(from_fn(middleware::trace_id::trace_id))
+        .with_state(state)
+}
+
+/// The admin port of processes that serve no API (`couponrush consumer`): liveness and
+/// metrics, without the API's HTTP metrics (scrapes are not traffic worth counting).
+pub fn ops_router() -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(not_found)
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi::ApiDoc::openapi())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "method not allowed on this route",
+    )
+}
+
+/// A panic is a bug; the caller still gets the JSON error shape, and the log gets the detail.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %detail, "handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "internal error",
+    )
+    .into_response()
+}

@@ -1,0 +1,65 @@
+//! HTTP metrics: requests answered and time to answer by method, route and status, and
+//! the requests in flight. The route is the matched template (`/api/coupons/{id}`),
+//! never the raw path, so the number of series stays bounded; requests no route
+//! matched count as `route="unmatched"`.
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use couponrush_telemetry::metrics::names::{
+    HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_IN_FLIGHT, HTTP_REQUESTS_TOTAL, UNMATCHED_ROUTE,
+};
+use metrics::SharedString;
+use std::time::Instant;
+
+pub async fn http_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(req.method());
+    let route: SharedString = match req.extensions().get::<MatchedPath>() {
+        Some(path) => path.as_str().to_owned().into(),
+        None => SharedString::const_str(UNMATCHED_ROUTE),
+    };
+    let _in_flight = InFlight::enter();
+    let response = next.run(req).await;
+    let labels = [
+        ("method", SharedString::const_str(method)),
+        ("route", route),
+        ("status", response.status().as_str().to_owned().into()),
+    ];
+    metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(started.elapsed());
+    response
+}
+
+/// Standard methods by name; anything else (hyper accepts extension methods) as
+/// `OTHER`, so a client cannot create series at will.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Counts a request in flight until dropped, so a request whose client went away
+/// (its future dropped mid-way) is still taken off the gauge.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
+    }
+}

@@ -1,0 +1,74 @@
+//! Coupon definitions: create (admin), read, switch on and off (admin).
+
+use crate::dto::{ChangeStatusRequest, CouponResponse, CreateCouponRequest};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{AdminUser, ApiJson, ApiPath, AuthUser};
+use crate::state::ApiState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use couponrush_domain::{CouponId, CouponName, CouponStatus, Discount, NewCoupon, Quantity};
+use uuid::Uuid;
+
+#[utoipa::path(post, path = "/api/coupons", tag = "coupons", request_body = CreateCouponRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = CouponResponse), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create(
+    State(s): State<ApiState>,
+    _admin: AdminUser,
+    ApiJson(body): ApiJson<CreateCouponRequest>,
+) -> Result<Response, ApiError> {
+    let new = NewCoupon {
+        name: CouponName::parse(&body.name)?,
+        coupon_type: body.coupon_type.into(),
+        discount: Discount::parse(body.discount_type.as_str(), body.discount_value)?,
+        total_quantity: Quantity::new(body.total_quantity)?,
+        expires_at: body.expires_at,
+        status: body.status.map_or(CouponStatus::Active, Into::into),
+    };
+    let coupon = s.app.catalog.create(new).await?;
+    let location = format!("/api/coupons/{}", coupon.id);
+    let body = CouponResponse::new(&coupon, Some(0), coupon.created_at);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/coupons/{id}", tag = "coupons", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "coupon id")),
+    responses((status = 200, body = CouponResponse), (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody)))]
+pub async fn get(
+    State(s): State<ApiState>,
+    _user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<CouponResponse>, ApiError> {
+    let (coupon, issued) = s.app.catalog.get(CouponId::from_uuid(id)).await?;
+    Ok(Json(CouponResponse::new(
+        &coupon,
+        Some(issued),
+        chrono::Utc::now(),
+    )))
+}
+
+#[utoipa::path(patch, path = "/api/coupons/{id}/status", tag = "coupons", request_body = ChangeStatusRequest,
+    security(("bearer" = [])), params(("id" = Uuid, Path, description = "coupon id")),
+    responses((status = 200, body = CouponResponse), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, description = "COUPON_EXPIRED", body = ErrorBody)))]
+pub async fn change_status(
+    State(s): State<ApiState>,
+    _admin: AdminUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ChangeStatusRequest>,
+) -> Result<Json<CouponResponse>, ApiError> {
+    let coupon = s
+        .app
+        .catalog
+        .change_status(CouponId::from_uuid(id), body.status.into())
+        .await?;
+    Ok(Json(CouponResponse::new(&coupon, None, chrono::Utc::now())))
+}

@@ -1,0 +1,349 @@
+//! The one configuration of every couponrush process. Layers, later wins:
+//! defaults → TOML file (`--config`, or `COUPONRUSH_CONFIG`) → `COUPONRUSH_<KEY>`
+//! environment variables → command-line flags. Validated once at start and printed
+//! without secrets.
+
+use anyhow::{Context, bail};
+use couponrush_telemetry::LogFormat;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listen address.
+    pub bind: SocketAddr,
+    /// Where embedded mode keeps its SQLite database and generated secrets.
+    pub data_dir: PathBuf,
+    /// HS256 secret for access tokens. If unset, generated once and kept in the data dir.
+    pub jwt_secret: Option<String>,
+    /// Access-token lifetime.
+    pub token_ttl_secs: u64,
+    /// Username of the admin created on first start.
+    pub admin_username: String,
+    /// Password of that admin. If unset, generated on first start and printed once.
+    pub admin_password: Option<String>,
+    /// Group commit: most rows per transaction.
+    pub batch_max_rows: usize,
+    /// Group commit: longest wait for more rows after the first of a batch (0 = none).
+    pub batch_max_wait_ms: u64,
+    /// Accepted requests that may queue for the batch writer.
+    pub batch_queue_capacity: usize,
+    /// SQLite connections for reads and small writes.
+    pub db_max_connections: u32,
+    /// How long the issue path may use a cached coupon definition.
+    pub coupon_cache_ttl_ms: u64,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// `couponrush consumer`: admin listen address serving `/metrics` and `/health`
+    /// (`serve` and `api` serve them on `bind`).
+    pub metrics_bind: SocketAddr,
+
+    // Distributed mode (`couponrush api`, `consumer`, `migrate`).
+    /// MariaDB/MySQL URL including the database.
+    pub database_url: String,
+    /// Connections per process to MariaDB.
+    pub database_max_connections: u32,
+    pub redis_url: String,
+    /// Prepended to every Redis key (isolates deployments sharing one Redis).
+    pub redis_key_prefix: String,
+    pub kafka_bootstrap_servers: String,
+    pub kafka_topic: String,
+    /// Partitions of the topic and its dead-letter topic when created at start.
+    pub kafka_partitions: i32,
+    /// Producer batching delay.
+    pub kafka_linger_ms: u64,
+    /// Longest wait for the broker's acknowledgement before answering 503.
+    pub kafka_produce_timeout_ms: u64,
+    pub consumer_group: String,
+    pub consumer_batch_max_records: usize,
+    pub consumer_batch_max_wait_ms: u64,
+    /// Global (all consumers together) persisted records per second; 0 = unlimited.
+    pub rate_limit_per_sec: u64,
+    pub rate_limit_burst: u32,
+    /// Persist attempts per batch before records go to the dead-letter topic.
+    pub retry_max_attempts: u32,
+    pub retry_base_backoff_ms: u64,
+    pub retry_max_backoff_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            jwt_secret: None,
+            token_ttl_secs: 3600,
+            admin_username: "admin".into(),
+            admin_password: None,
+            batch_max_rows: 1_000,
+            batch_max_wait_ms: 2,
+            batch_queue_capacity: 65_536,
+            db_max_connections: 8,
+            coupon_cache_ttl_ms: 1_000,
+            log_format: "text".into(),
+            metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9100)),
+            database_url: "mysql://root@127.0.0.1:3306/couponrush".into(),
+            database_max_connections: 16,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_key_prefix: "couponrush:".into(),
+            kafka_bootstrap_servers: "127.0.0.1:9092".into(),
+            kafka_topic: "coupon-issue".into(),
+            kafka_partitions: 6,
+            kafka_linger_ms: 2,
+            kafka_produce_timeout_ms: 5_000,
+            consumer_group: "couponrush-consumer".into(),
+            consumer_batch_max_records: 1_000,
+            consumer_batch_max_wait_ms: 20,
+            rate_limit_per_sec: 0,
+            rate_limit_burst: 5_000,
+            retry_max_attempts: 5,
+            retry_base_backoff_ms: 100,
+            retry_max_backoff_ms: 5_000,
+        }
+    }
+}
+
+/// The environment-variable prefix: `COUPONRUSH_DATA_DIR` sets `data_dir`.
+pub const ENV_PREFIX: &str = "COUPONRUSH_";
+
+impl Config {
+    /// Layers the sources; `flags` holds only what was given on the command line.
+    pub fn load(file: Option<&Path>, flags: impl Serialize) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("COUPONRUSH_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(
+                Env::prefixed(ENV_PREFIX)
+                    .ignore(&["config"])
+                    // `COUPONRUSH_TEST_*` say where the test services are (testenv,
+                    // scripts/test-services), not how to configure a process.
+                    .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_")),
+            )
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.token_ttl_secs == 0 {
+            bail!("token_ttl_secs must be at least 1");
+        }
+        if self.batch_max_rows == 0 || self.batch_queue_capacity == 0 {
+            bail!("batch_max_rows and batch_queue_capacity must be at least 1");
+        }
+        if self.db_max_connections == 0 {
+            bail!("db_max_connections must be at least 1");
+        }
+        if matches!(&self.jwt_secret, Some(s) if s.len() < 16) {
+            bail!("jwt_secret must be at least 16 characters");
+        }
+        couponrush_domain::Username::parse(&self.admin_username).context("admin_username")?;
+        if let Some(p) = &self.admin_password {
+            couponrush_domain::Password::parse(p).context("admin_password")?;
+        }
+        self.log_format()?;
+        if self.kafka_partitions < 1
+            || self.consumer_batch_max_records == 0
+            || self.retry_max_attempts == 0
+        {
+            bail!(
+                "kafka_partitions, consumer_batch_max_records and retry_max_attempts must be at least 1"
+            );
+        }
+        if self.rate_limit_per_sec > 0 && self.rate_limit_burst == 0 {
+            bail!("rate_limit_burst must be at least 1 when rate_limit_per_sec is set");
+        }
+        if self.redis_key_prefix.contains(['{', '}']) {
+            bail!("redis_key_prefix must not contain braces (they are Redis Cluster hash tags)");
+        }
+        Ok(())
+    }
+
+    pub fn log_format(&self) -> anyhow::Result<LogFormat> {
+        LogFormat::parse(&self.log_format)
+            .with_context(|| format!("log_format must be text or json, not {}", self.log_format))
+    }
+
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs)
+    }
+
+    pub fn coupon_cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.coupon_cache_ttl_ms)
+    }
+
+    pub fn batch_config(&self) -> couponrush_sqlite::BatchConfig {
+        couponrush_sqlite::BatchConfig {
+            max_rows: self.batch_max_rows,
+            max_wait: Duration::from_millis(self.batch_max_wait_ms),
+            queue_capacity: self.batch_queue_capacity,
+        }
+    }
+}
+
+/// Printed at start: every value, secrets only as set / unset.
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = |s: &Option<String>| {
+            if s.is_some() {
+                "(set)"
+            } else {
+                "(unset: generated)"
+            }
+        };
+        writeln!(f, "  bind                  {}", self.bind)?;
+        writeln!(f, "  data_dir              {}", self.data_dir.display())?;
+        writeln!(f, "  jwt_secret            {}", secret(&self.jwt_secret))?;
+        writeln!(f, "  token_ttl_secs        {}", self.token_ttl_secs)?;
+        writeln!(f, "  admin_username        {}", self.admin_username)?;
+        writeln!(
+            f,
+            "  admin_password        {}",
+            secret(&self.admin_password)
+        )?;
+        writeln!(f, "  batch_max_rows        {}", self.batch_max_rows)?;
+        writeln!(f, "  batch_max_wait_ms     {}", self.batch_max_wait_ms)?;
+        writeln!(f, "  batch_queue_capacity  {}", self.batch_queue_capacity)?;
+        writeln!(f, "  db_max_connections    {}", self.db_max_connections)?;
+        writeln!(f, "  coupon_cache_ttl_ms   {}", self.coupon_cache_ttl_ms)?;
+        writeln!(f, "  log_format            {}", self.log_format)?;
+        writeln!(f, "  metrics_bind          {}", self.metrics_bind)?;
+        writeln!(
+            f,
+            "  database_url          {}",
+            redact_url(&self.database_url)
+        )?;
+        writeln!(
+            f,
+            "  database_max_conns    {}",
+            self.database_max_connections
+        )?;
+        writeln!(f, "  redis_url             {}", redact_url(&self.redis_url))?;
+        writeln!(f, "  redis_key_prefix      {}", self.redis_key_prefix)?;
+        writeln!(
+            f,
+            "  kafka_bootstrap       {}",
+            self.kafka_bootstrap_servers
+        )?;
+        writeln!(
+            f,
+            "  kafka_topic           {} (dlq {}-dlq, {} partitions)",
+            self.kafka_topic, self.kafka_topic, self.kafka_partitions
+        )?;
+        writeln!(f, "  kafka_linger_ms       {}", self.kafka_linger_ms)?;
+        writeln!(
+            f,
+            "  kafka_produce_timeout {} ms",
+            self.kafka_produce_timeout_ms
+        )?;
+        writeln!(f, "  consumer_group        {}", self.consumer_group)?;
+        writeln!(
+            f,
+            "  consumer_batch        {} records / {} ms",
+            self.consumer_batch_max_records, self.consumer_batch_max_wait_ms
+        )?;
+        writeln!(
+            f,
+            "  rate_limit            {}/s burst {}",
+            self.rate_limit_per_sec, self.rate_limit_burst
+        )?;
+        write!(
+            f,
+            "  retry                 {} attempts, backoff {}..{} ms",
+            self.retry_max_attempts, self.retry_base_backoff_ms, self.retry_max_backoff_ms
+        )
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:***@host`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature, not ours
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, Default)]
+    struct Flags {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bind: Option<SocketAddr>,
+    }
+
+    #[test]
+    fn layers_file_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:1111\"\nbatch_max_rows = 7\ntoken_ttl_secs = 60\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("COUPONRUSH_BATCH_MAX_ROWS", "9");
+            let c = Config::load(Some(&file), Flags::default()).unwrap();
+            assert_eq!(c.bind.port(), 1111, "file beats default");
+            assert_eq!(c.batch_max_rows, 9, "env beats file");
+            assert_eq!(c.token_ttl_secs, 60);
+            let c = Config::load(
+                Some(&file),
+                Flags {
+                    bind: Some("127.0.0.1:2222".parse().unwrap()),
+                },
+            )
+            .unwrap();
+            assert_eq!(c.bind.port(), 2222, "flag beats file");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rejects_bad_values_and_hides_secrets() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("COUPONRUSH_JWT_SECRET", "short");
+            assert!(Config::load(None, Flags::default()).is_err());
+            jail.set_env("COUPONRUSH_JWT_SECRET", "a-long-enough-secret-value");
+            jail.set_env("COUPONRUSH_ADMIN_PASSWORD", "hunter2hunter2");
+            let c = Config::load(None, Flags::default()).unwrap();
+            let shown = c.to_string();
+            assert!(!shown.contains("a-long-enough") && !shown.contains("hunter2"));
+            jail.set_env(
+                "COUPONRUSH_DATABASE_URL",
+                "mysql://app:dbsecret@db:3306/couponrush",
+            );
+            let shown = Config::load(None, Flags::default()).unwrap().to_string();
+            assert!(
+                shown.contains("mysql://app:***@db:3306/couponrush") && !shown.contains("dbsecret")
+            );
+            jail.set_env("COUPONRUSH_LOG_FORMAT", "xml");
+            assert!(Config::load(None, Flags::default()).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,352 @@
+//! Distributed mode: the seed's architecture. `api` nodes gate in Redis and append to
+//! Kafka before answering; `consumer` nodes persist batches to MariaDB. Any number of
+//! each run against the same Redis, Kafka and database; the schema is owned by
+//! `couponrush migrate`.
+//!
+//! Metrics: an api node serves `/metrics` on its HTTP port; a consumer node, which has
+//! no API, on its admin port (`metrics_bind`, with `/health`).
+
+use crate::config::Config;
+use crate::instrumented::{InstrumentedGate, InstrumentedLog};
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use couponrush_api::{AppContext, DependencyStatus, FailedEvents, Readiness};
+use couponrush_auth::{Argon2Hasher, TokenCodec};
+use couponrush_consumer::{
+    ConsumerSettings, DeadLetterWorker, IssueWorker, KafkaPayloadReplayer, RetryPolicy,
+    WorkerCounters,
+};
+use couponrush_domain::ports::{IssuePersister, RateLimiter, SystemClock};
+use couponrush_domain::services::{CouponRush, Ports, SignupError};
+use couponrush_domain::{Password, Username};
+use couponrush_kafka::{KafkaConfig, KafkaLog};
+use couponrush_mysql::MysqlStore;
+use couponrush_redis::{RateLimit, RedisGate, RedisRateLimiter};
+use couponrush_telemetry::metrics::names::REDIS_ERRORS_TOTAL;
+use couponrush_telemetry::metrics::{self as telemetry_metrics, PoolSampler, Process};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub fn kafka_config(config: &Config) -> KafkaConfig {
+    KafkaConfig {
+        bootstrap_servers: config.kafka_bootstrap_servers.clone(),
+        topic: config.kafka_topic.clone(),
+        partitions: config.kafka_partitions,
+        linger_ms: config.kafka_linger_ms,
+        produce_timeout: Duration::from_millis(config.kafka_produce_timeout_ms),
+    }
+}
+
+pub fn consumer_settings(config: &Config) -> ConsumerSettings {
+    ConsumerSettings {
+        kafka: kafka_config(config),
+        group_id: config.consumer_group.clone(),
+        batch_max_records: config.consumer_batch_max_records,
+        batch_max_wait: Duration::from_millis(config.consumer_batch_max_wait_ms),
+        retry: RetryPolicy {
+            max_attempts: config.retry_max_attempts,
+            base_backoff: Duration::from_millis(config.retry_base_backoff_ms),
+            max_backoff: Duration::from_millis(config.retry_max_backoff_ms),
+        },
+    }
+}
+
+/// Every node must verify every other node's tokens: a per-node generated secret
+/// would not do.
+fn shared_secret(config: &Config) -> anyhow::Result<&str> {
+    match config.jwt_secret.as_deref() {
+        Some(s) => Ok(s),
+        None => bail!(
+            "jwt_secret (COUPONRUSH_JWT_SECRET) is required in distributed mode: all nodes share it"
+        ),
+    }
+}
+
+/// Retries `connect` a few times so nodes can start before their dependencies.
+async fn with_retries<T, F, Fut, E>(what: &str, mut connect: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let attempts = 10;
+    for attempt in 1..=attempts {
+        match connect().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < attempts => {
+                tracing::warn!(%what, attempt, error = %e, "dependency not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => bail!("{what} is unreachable after {attempts} attempts: {e}"),
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+/// Runs the MariaDB migrations (`couponrush migrate`).
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    with_retries("the database", || {
+        couponrush_mysql::migrate(&config.database_url)
+    })
+    .await
+}
+
+struct DistributedReadiness {
+    store: MysqlStore,
+    redis: redis::aio::ConnectionManager,
+    log: Arc<KafkaLog>,
+}
+
+#[async_trait]
+impl Readiness for DistributedReadiness {
+    async fn check(&self) -> Vec<DependencyStatus> {
+        let mut conn = self.redis.clone();
+        let redis_ping = async move {
+            let up = redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .is_ok();
+            if !up {
+                metrics::counter!(REDIS_ERRORS_TOTAL).increment(1);
+            }
+            up
+        };
+        let (db, redis, kafka) = tokio::join!(self.store.ping(), redis_ping, self.log.ping());
+        vec![
+            DependencyStatus { name: "db", up: db },
+            DependencyStatus {
+                name: "redis",
+                up: redis,
+            },
+            DependencyStatus {
+                name: "kafka",
+                up: kafka,
+            },
+        ]
+    }
+}
+
+/// One api node.
+pub struct ApiNode {
+    listener: TcpListener,
+    router: axum::Router,
+    store: MysqlStore,
+    log: Arc<KafkaLog>,
+    pub admin_created: bool,
+}
+
+impl ApiNode {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // Before anything resolves a metric handle.
+        telemetry_metrics::register(Process::Api);
+        let secret = shared_secret(config)?.to_owned();
+        let store = with_retries("the database", || {
+            couponrush_mysql::open(&config.database_url, config.database_max_connections)
+        })
+        .await?;
+        let redis =
+            with_retries("redis", || couponrush_redis::connection(&config.redis_url)).await?;
+        let gate = Arc::new(
+            RedisGate::new(redis.clone(), &config.redis_key_prefix).context("redis gate")?,
+        );
+        let kafka = kafka_config(config);
+        with_retries("kafka", || couponrush_kafka::ensure_topics(&kafka)).await?;
+        let log = Arc::new(KafkaLog::new(&kafka).context("creating the Kafka producer")?);
+
+        let store_port = Arc::new(store.clone());
+        let ports = Ports {
+            users: store_port.clone(),
+            coupons: store_port.clone(),
+            issued: store_port.clone(),
+            gate: Arc::new(InstrumentedGate::new(gate)),
+            log: Arc::new(InstrumentedLog::new(log.clone())),
+            hasher: Arc::new(Argon2Hasher),
+            clock: Arc::new(SystemClock),
+        };
+        let app = CouponRush::new(ports, config.coupon_cache_ttl());
+        let admin_created = ensure_admin(&app, config).await?;
+        let state = Arc::new(AppContext {
+            app,
+            tokens: TokenCodec::new(secret.as_bytes(), config.token_ttl()),
+            readiness: Arc::new(DistributedReadiness {
+                store: store.clone(),
+                redis,
+                log: log.clone(),
+            }),
+            failed_events: Some(FailedEvents {
+                store: store_port.clone(),
+                replayer: Arc::new(KafkaPayloadReplayer {
+                    failed: store_port.clone(),
+                    persister: store_port,
+                }),
+            }),
+        });
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        Ok(Self {
+            listener,
+            router: couponrush_api::router(state),
+            store,
+            log,
+            admin_created,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            store,
+            log,
+            ..
+        } = self;
+        let _pool_gauges = sample_pool(&store);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server")?;
+        log.flush();
+        store.close().await;
+        tracing::info!("api node stopped cleanly");
+        Ok(())
+    }
+}
+
+/// The admin must exist once, whichever node starts first. It needs a configured
+/// password: a generated one would be printed by one node among many.
+async fn ensure_admin(app: &CouponRush, config: &Config) -> anyhow::Result<bool> {
+    let Some(password) = &config.admin_password else {
+        tracing::info!("admin_password not set: no admin account is created by this node");
+        return Ok(false);
+    };
+    let username = Username::parse(&config.admin_username).context("admin_username")?;
+    let password = Password::parse(password).context("admin_password")?;
+    match app.accounts.ensure_admin(username, &password).await {
+        Ok(created) => Ok(created.is_some()),
+        // Another node created it at the same moment.
+        Err(SignupError::UsernameTaken) => Ok(false),
+        Err(e) => Err(e).context("creating the admin account"),
+    }
+}
+
+fn sample_pool(store: &MysqlStore) -> PoolSampler {
+    let pool = store.pool().clone();
+    telemetry_metrics::sample_pool(move || (pool.size(), pool.num_idle()))
+}
+
+/// One consumer node: the issue worker, the dead-letter worker, and the admin port.
+pub struct ConsumerNode {
+    issue: IssueWorker,
+    dead_letters: DeadLetterWorker,
+    store: MysqlStore,
+    admin: TcpListener,
+}
+
+impl ConsumerNode {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // Before anything resolves a metric handle.
+        telemetry_metrics::register(Process::Consumer);
+        let admin = TcpListener::bind(config.metrics_bind)
+            .await
+            .with_context(|| format!("binding metrics_bind {}", config.metrics_bind))?;
+        let store = with_retries("the database", || {
+            couponrush_mysql::open(&config.database_url, config.database_max_connections)
+        })
+        .await?;
+        let settings = consumer_settings(config);
+        with_retries("kafka", || couponrush_kafka::ensure_topics(&settings.kafka)).await?;
+        let limiter: Option<Arc<dyn RateLimiter>> = if config.rate_limit_per_sec > 0 {
+            #[allow(clippy::cast_precision_loss)] // rates are far below 2^52
+            let limit = RateLimit::new(config.rate_limit_per_sec as f64, config.rate_limit_burst)
+                .context("rate limit settings")?;
+            let limiter = with_retries("redis", || {
+                RedisRateLimiter::connect(
+                    &config.redis_url,
+                    &config.redis_key_prefix,
+                    &config.consumer_group,
+                    limit,
+                )
+            })
+            .await?;
+            Some(Arc::new(limiter))
+        } else {
+            None
+        };
+        let persister: Arc<dyn IssuePersister> = Arc::new(store.clone());
+        let issue = IssueWorker::new(settings.clone(), persister.clone(), limiter)
+            .context("joining the consumer group")?;
+        let dead_letters = DeadLetterWorker::new(settings, persister, Arc::new(store.clone()))
+            .context("joining the dead-letter consumer group")?;
+        Ok(Self {
+            issue,
+            dead_letters,
+            store,
+            admin,
+        })
+    }
+
+    /// Where `/metrics` and `/health` are served (`metrics_bind`; port 0 picks one).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn counters(&self) -> Arc<WorkerCounters> {
+        self.issue.counters.clone()
+    }
+
+    /// Consumes until `shutdown` resolves; the batches in hand are finished first.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            issue,
+            dead_letters,
+            store,
+            admin,
+        } = self;
+        let _pool_gauges = sample_pool(&store);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        // Both workers and the admin port run inside this future (not spawned), so
+        // dropping it drops them: that is what a crash looks like to the group, and
+        // what tests use.
+        let admin = axum::serve(admin, couponrush_api::ops_router())
+            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let workers = async {
+            let (_, _, served) = tokio::join!(
+                issue.run(stopped(stop_rx.clone())),
+                dead_letters.run(stopped(stop_rx)),
+                admin.into_future()
+            );
+            if let Err(e) = served {
+                tracing::error!(error = %e, "metrics port failed");
+            }
+        };
+        let signal = async {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        tokio::join!(workers, signal);
+        store.close().await;
+        tracing::info!("consumer node stopped cleanly");
+        Ok(())
+    }
+}

@@ -1,0 +1,161 @@
+//! Embedded mode: one process, no external services. SQLite stores, the in-memory gate
+//! (warmed from the database at start) and the group-commit log.
+//!
+//! `EmbeddedApp::build` does everything that can fail before serving (open and migrate
+//! the database, secrets, the first admin, bind); `run_until_stopped` serves until the
+//! shutdown future resolves, then drains: in-flight requests finish, the last batch
+//! commits, the database closes. Metrics are served at `/metrics` on the same port.
+
+use crate::config::Config;
+use crate::instrumented::{InstrumentedGate, InstrumentedLog};
+use crate::secrets;
+use anyhow::Context;
+use async_trait::async_trait;
+use couponrush_api::{AppContext, DependencyStatus, Readiness};
+use couponrush_auth::{Argon2Hasher, TokenCodec};
+use couponrush_domain::ports::SystemClock;
+use couponrush_domain::services::{CouponRush, Ports};
+use couponrush_domain::{Password, Username};
+use couponrush_memory::MemoryGate;
+use couponrush_sqlite::{GroupCommitLog, GroupCommitWriter, SqliteStore};
+use couponrush_telemetry::metrics::{self as telemetry_metrics, Process};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub const DATABASE_FILE: &str = "couponrush.db";
+
+/// What start-up created that the operator must learn about once.
+#[derive(Debug, Clone)]
+pub struct FirstStart {
+    pub admin_username: String,
+    /// Set only when the password was generated (not configured).
+    pub generated_admin_password: Option<String>,
+}
+
+pub struct EmbeddedApp {
+    listener: TcpListener,
+    router: axum::Router,
+    store: SqliteStore,
+    writer: GroupCommitWriter,
+    pub jwt_secret: String,
+    /// `Some` when this start created the admin account.
+    pub first_start: Option<FirstStart>,
+}
+
+struct SqliteReadiness(SqliteStore);
+
+#[async_trait]
+impl Readiness for SqliteReadiness {
+    async fn check(&self) -> Vec<DependencyStatus> {
+        vec![DependencyStatus {
+            name: "db",
+            up: self.0.ping().await,
+        }]
+    }
+}
+
+impl EmbeddedApp {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // Before anything resolves a metric handle.
+        telemetry_metrics::register(Process::Serve);
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let db_path = config.data_dir.join(DATABASE_FILE);
+        let store = couponrush_sqlite::open(&db_path, config.db_max_connections)
+            .await
+            .with_context(|| format!("opening database {}", db_path.display()))?;
+        let jwt_secret = secrets::jwt_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+        let (log, writer) = GroupCommitLog::start(&store, config.batch_config());
+
+        let store_port = Arc::new(store.clone());
+        let ports = Ports {
+            users: store_port.clone(),
+            coupons: store_port.clone(),
+            issued: store_port,
+            gate: Arc::new(InstrumentedGate::new(Arc::new(MemoryGate::new()))),
+            log: Arc::new(InstrumentedLog::new(Arc::new(log))),
+            hasher: Arc::new(Argon2Hasher),
+            clock: Arc::new(SystemClock),
+        };
+        let app = CouponRush::new(ports, config.coupon_cache_ttl());
+
+        let first_start = ensure_admin(&app, config).await?;
+        let seeded = app
+            .issuing
+            .warm_gate()
+            .await
+            .context("rebuilding the gate from the database")?;
+        tracing::info!(coupons = seeded, "gate rebuilt from the database");
+
+        let state = Arc::new(AppContext {
+            app,
+            tokens: TokenCodec::new(jwt_secret.as_bytes(), config.token_ttl()),
+            readiness: Arc::new(SqliteReadiness(store.clone())),
+            failed_events: None,
+        });
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        Ok(Self {
+            listener,
+            router: couponrush_api::router(state),
+            store,
+            writer,
+            jwt_secret,
+            first_start,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            store,
+            writer,
+            ..
+        } = self;
+        let pool = store.pool().clone();
+        let _pool_gauges = telemetry_metrics::sample_pool(move || (pool.size(), pool.num_idle()));
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server")?;
+        // The router (and with it the last handle to the log) is gone: the writer
+        // commits what is queued and stops.
+        writer.finished().await;
+        store.close().await;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    }
+}
+
+async fn ensure_admin(app: &CouponRush, config: &Config) -> anyhow::Result<Option<FirstStart>> {
+    let username = Username::parse(&config.admin_username).context("admin_username")?;
+    let (password, generated) = match &config.admin_password {
+        Some(p) => (p.clone(), false),
+        None => (secrets::generate_password(), true),
+    };
+    let created = app
+        .accounts
+        .ensure_admin(
+            username,
+            &Password::parse(&password).context("admin_password")?,
+        )
+        .await
+        .context("creating the admin account")?;
+    Ok(created.map(|admin| FirstStart {
+        admin_username: admin.username.to_string(),
+        generated_admin_password: generated.then_some(password),
+    }))
+}

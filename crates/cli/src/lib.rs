@@ -1,0 +1,14 @@
+//! Configuration and wiring: which adapters stand behind the ports in each mode. The
+//! `couponrush` binary (main.rs) is a thin shell over this library, and `testkit` starts
+//! the same wiring in-process.
+
+pub mod config;
+pub mod distributed;
+pub mod embedded;
+pub mod instrumented;
+pub mod secrets;
+pub mod shutdown;
+
+pub use config::Config;
+pub use distributed::{ApiNode, ConsumerNode};
+pub use embedded::EmbeddedApp;

@@ -1,0 +1,20 @@
+//! The couponrush domain: what a coupon, a user and an issued coupon are, the rules
+//! that govern them, the use cases, and the ports (traits) adapters implement.
+//!
+//! This crate does no I/O. Time comes in through the [`ports::Clock`] port and every
+//! store, gate and log is a trait, so the same rules run in embedded and distributed mode.
+
+pub mod coupon;
+pub mod error;
+pub mod ids;
+pub mod issue;
+pub mod ports;
+pub mod services;
+pub mod stored;
+pub mod user;
+
+pub use coupon::{Coupon, CouponName, CouponStatus, CouponType, Discount, NewCoupon, Quantity};
+pub use error::{StoreError, ValidationError};
+pub use ids::{CouponId, RequestId, UserId};
+pub use issue::{IssueOutcome, IssueRequest, IssueState, IssuedCoupon, OwnedCoupon};
+pub use user::{Password, PasswordHash, Role, User, Username};

@@ -1,0 +1,231 @@
+//! Ports: what the use cases need from the outside world. Adapters (SQLite, MariaDB,
+//! Redis, Kafka, in-memory) implement these; wiring picks one per port at start, so the
+//! ports are object-safe (`async_trait`): one boxed future per call, negligible next
+//! to an HTTP round trip.
+//!
+//! Each contract below is what a second adapter must honour.
+
+use crate::coupon::{Coupon, CouponStatus, Quantity};
+use crate::error::StoreError;
+use crate::ids::{CouponId, UserId};
+use crate::issue::{IssueRequest, IssuedCoupon, OwnedCoupon};
+use crate::user::{Password, PasswordHash, User, Username};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Where users live.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Stores a new user. `Err(StoreError::Conflict)` if the username is taken.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+    /// Whether at least one ADMIN exists (first-start bootstrap).
+    async fn admin_exists(&self) -> Result<bool, StoreError>;
+}
+
+/// Where coupon definitions live.
+#[async_trait]
+pub trait CouponStore: Send + Sync {
+    async fn insert_coupon(&self, coupon: &Coupon) -> Result<(), StoreError>;
+    async fn find_coupon(&self, id: CouponId) -> Result<Option<Coupon>, StoreError>;
+    /// Sets the stored status. Returns false if no such coupon exists.
+    async fn set_coupon_status(
+        &self,
+        id: CouponId,
+        status: CouponStatus,
+    ) -> Result<bool, StoreError>;
+    /// How many coupons of this definition are persisted as issued.
+    async fn issued_count(&self, id: CouponId) -> Result<u64, StoreError>;
+    /// Coupons whose stored status is `status` (e.g. the ACTIVE ones to warm a gate).
+    async fn list_coupons_with_status(
+        &self,
+        status: CouponStatus,
+    ) -> Result<Vec<Coupon>, StoreError>;
+}
+
+/// Where issued coupons live once persisted.
+#[async_trait]
+pub trait IssuedCouponStore: Send + Sync {
+    async fn find_issued(
+        &self,
+        user: UserId,
+        coupon: CouponId,
+    ) -> Result<Option<IssuedCoupon>, StoreError>;
+    /// The user's coupons with their definitions, newest first.
+    async fn list_owned(&self, user: UserId) -> Result<Vec<OwnedCoupon>, StoreError>;
+    /// Every user holding this coupon: what a gate is rebuilt from.
+    async fn holders(&self, coupon: CouponId) -> Result<Vec<UserId>, StoreError>;
+    /// Marks the coupon used if it is owned and unused; returns whether a row changed,
+    /// so two concurrent uses cannot both succeed.
+    async fn mark_used(
+        &self,
+        user: UserId,
+        coupon: CouponId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The answer of one atomic gate step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// One unit of stock now belongs to the user.
+    Reserved,
+    /// The user already holds (or has reserved) this coupon; nothing changed.
+    AlreadyIssued,
+    /// No stock left; nothing changed.
+    SoldOut,
+    /// The gate knows nothing of this coupon yet: seed it, then ask again.
+    NotSeeded,
+}
+
+/// Snapshot of one coupon's gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateStats {
+    pub remaining: u64,
+    pub holders: u64,
+}
+
+/// The first-come-first-served gate: dedupe and stock in one atomic step per request.
+///
+/// Invariant every adapter keeps: for a seeded coupon, `holders + remaining == total`
+/// at all times, and a user is a holder at most once.
+#[async_trait]
+pub trait IssueGate: Send + Sync {
+    /// Atomically: holder → `AlreadyIssued`; no stock → `SoldOut`; else take one unit
+    /// and record the user as holder → `Reserved`.
+    async fn reserve(&self, coupon: CouponId, user: UserId) -> Result<Reservation, StoreError>;
+    /// Gives back a reservation whose durable write failed. Idempotent: releasing a user
+    /// who is not a holder changes nothing.
+    async fn release(&self, coupon: CouponId, user: UserId) -> Result<(), StoreError>;
+    /// Seeds a coupon with `total` units of which `holders` are taken, unless it is
+    /// already seeded (then nothing changes, so concurrent seeders are harmless).
+    async fn seed(
+        &self,
+        coupon: CouponId,
+        total: Quantity,
+        holders: &[UserId],
+    ) -> Result<(), StoreError>;
+    async fn is_holder(&self, coupon: CouponId, user: UserId) -> Result<bool, StoreError>;
+    /// `None` if the coupon is not seeded.
+    async fn stats(&self, coupon: CouponId) -> Result<Option<GateStats>, StoreError>;
+}
+
+/// Error of an [`IssueLog`] append.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The record was not acknowledged as durable (write failed, timed out, or the log is
+    /// shutting down). The caller releases its reservation and answers 503; the
+    /// persistence side's own guard keeps a late write from over-issuing.
+    #[error("issue log unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The durable record of accepted issue requests: a group-committed table in embedded
+/// mode, a Kafka topic in distributed mode.
+#[async_trait]
+pub trait IssueLog: Send + Sync {
+    /// Returns `Ok` only once the request is durable: nothing answered ACCEPTED may be lost.
+    async fn append(&self, request: IssueRequest) -> Result<(), LogError>;
+}
+
+/// Turns passwords into hashes and checks them. Slow on purpose; adapters run it off
+/// the async workers.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, StoreError>;
+    /// Constant-time comparison against a stored hash; false on any mismatch.
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool;
+}
+
+/// The time, so rules about expiry can be tested at any instant.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// What persisting one batch of accepted requests did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PersistOutcome {
+    /// Rows written by this call.
+    pub inserted: u64,
+    /// Requests whose (user, coupon) row already existed: redelivery, skipped.
+    pub duplicates: u64,
+}
+
+/// The write side of distributed mode: consumers persist batches of accepted requests.
+#[async_trait]
+pub trait IssuePersister: Send + Sync {
+    /// Persists the whole batch in one transaction: a request whose (user, coupon) row
+    /// exists is skipped (so redelivery is harmless), each coupon's issued count moves by
+    /// the rows inserted, and the batch is refused whole with `StoreError::Conflict` if a
+    /// coupon would pass its total quantity or does not exist. `Unavailable` errors are
+    /// transient: retrying the same batch later is safe.
+    async fn persist(&self, batch: &[IssueRequest]) -> Result<PersistOutcome, StoreError>;
+}
+
+/// A record that could not be persisted even after retries and the dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedEvent {
+    pub id: uuid::Uuid,
+    /// The message as received (JSON text, or lossy UTF-8 for garbage).
+    pub payload: String,
+    pub error: String,
+    pub trace_id: Option<String>,
+    /// `FAILED` until replayed successfully, then `REPLAYED`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The failed-events table: the end of the dead-letter path, and what admins replay.
+#[async_trait]
+pub trait FailedEventStore: Send + Sync {
+    async fn record_failed(
+        &self,
+        payload: &str,
+        error: &str,
+        trace_id: Option<&str>,
+    ) -> Result<uuid::Uuid, StoreError>;
+    /// Newest first, at most `limit`.
+    async fn list_failed(&self, limit: u32) -> Result<Vec<FailedEvent>, StoreError>;
+    async fn find_failed(&self, id: uuid::Uuid) -> Result<Option<FailedEvent>, StoreError>;
+    /// Sets status REPLAYED; false if no such event.
+    async fn mark_replayed(&self, id: uuid::Uuid) -> Result<bool, StoreError>;
+}
+
+/// A rate limiter shared by every consumer instance.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Tries to take `permits` now. `Ok(None)` when granted; `Ok(Some(wait))` when the
+    /// caller must wait that long before asking again (nothing was taken).
+    async fn try_acquire(&self, permits: u32) -> Result<Option<std::time::Duration>, StoreError>;
+}
+
+/// Why a failed event could not be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no failed event with this id")]
+    NotFound,
+    /// The payload cannot be persisted as it is (malformed, unknown coupon, sold out);
+    /// the event stays FAILED.
+    #[error("the event cannot be replayed: {0}")]
+    NotReplayable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Replays a failed event: decodes its payload and persists it.
+#[async_trait]
+pub trait FailedEventReplayer: Send + Sync {
+    /// On success the event is marked REPLAYED and returned.
+    async fn replay(&self, id: uuid::Uuid) -> Result<FailedEvent, ReplayError>;
+}

@@ -1,0 +1,195 @@
+//! The hot path: issue a coupon first come, first served, and tell a caller where
+//! their request stands.
+//!
+//! Order of work per request: coupon from the in-process cache → rule check → one
+//! atomic gate step → durable log append → answer. The users table is never read:
+//! the verified token is trusted for the user id.
+
+use crate::coupon::{Coupon, CouponStatus};
+use crate::error::StoreError;
+use crate::ids::{CouponId, RequestId, UserId};
+use crate::issue::{IssueOutcome, IssueRequest, IssueState};
+use crate::ports::{Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, Reservation};
+use crate::services::{CouponCache, Ports};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("coupon not found")]
+    CouponNotFound,
+    #[error("the coupon is {} and cannot be issued", .0.as_str())]
+    CouponNotActive(CouponStatus),
+    /// The gate or the log could not give a definite, durable answer; any reservation
+    /// was given back, so the caller may retry.
+    #[error("issuing is temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where one coupon's stock stands: what the gate holds and what is persisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CouponStats {
+    pub total: u64,
+    /// Users holding a reservation in the gate (persisted or not); `None` if not seeded.
+    pub reserved_in_gate: Option<u64>,
+    pub remaining_in_gate: Option<u64>,
+    pub persisted: u64,
+}
+
+#[derive(Clone)]
+pub struct Issuing {
+    cache: Arc<CouponCache>,
+    coupons: Arc<dyn CouponStore>,
+    issued: Arc<dyn IssuedCouponStore>,
+    gate: Arc<dyn IssueGate>,
+    log: Arc<dyn IssueLog>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Issuing {
+    pub fn new(ports: &Ports, cache: Arc<CouponCache>) -> Self {
+        Self {
+            cache,
+            coupons: ports.coupons.clone(),
+            issued: ports.issued.clone(),
+            gate: ports.gate.clone(),
+            log: ports.log.clone(),
+            clock: ports.clock.clone(),
+        }
+    }
+
+    async fn coupon(&self, id: CouponId) -> Result<Arc<Coupon>, IssueError> {
+        if let Some(c) = self.cache.get(id) {
+            return Ok(c);
+        }
+        let coupon = self
+            .coupons
+            .find_coupon(id)
+            .await?
+            .ok_or(IssueError::CouponNotFound)?;
+        Ok(self.cache.put(coupon))
+    }
+
+    /// Issues `coupon_id` to `user_id`: exactly `total_quantity` ever, one per user.
+    /// `Accepted` is returned only after the request is durable.
+    pub async fn issue(
+        &self,
+        coupon_id: CouponId,
+        user_id: UserId,
+    ) -> Result<IssueOutcome, IssueError> {
+        let coupon = self.coupon(coupon_id).await?;
+        let now = self.clock.now();
+        coupon
+            .ensure_issuable(now)
+            .map_err(|_| IssueError::CouponNotActive(coupon.effective_status(now)))?;
+
+        match self.reserve(&coupon, user_id).await? {
+            Reservation::Reserved => {}
+            Reservation::AlreadyIssued => return Ok(IssueOutcome::AlreadyIssued),
+            Reservation::SoldOut => return Ok(IssueOutcome::SoldOut),
+            Reservation::NotSeeded => {
+                return Err(IssueError::Unavailable(
+                    "the gate lost the coupon while seeding".into(),
+                ));
+            }
+        }
+
+        let request = IssueRequest {
+            request_id: RequestId::new(),
+            user_id,
+            coupon_id,
+            requested_at: now,
+        };
+        match self.log.append(request).await {
+            Ok(()) => Ok(IssueOutcome::Accepted),
+            Err(log_err) => {
+                if let Err(gate_err) = self.gate.release(coupon_id, user_id).await {
+                    // The unit stays reserved for a user without a row: stock is
+                    // under-sold, never over-sold. Reported so operators can reseed.
+                    tracing::error!(%coupon_id, %user_id, error = %gate_err, "could not release a reservation after a failed append");
+                }
+                Err(IssueError::Unavailable(log_err.to_string()))
+            }
+        }
+    }
+
+    /// One gate step, seeding the gate from the store first if it has never seen the coupon.
+    async fn reserve(&self, coupon: &Coupon, user: UserId) -> Result<Reservation, IssueError> {
+        let gate_err = |e: StoreError| IssueError::Unavailable(e.to_string());
+        let first = self.gate.reserve(coupon.id, user).await.map_err(gate_err)?;
+        if first != Reservation::NotSeeded {
+            return Ok(first);
+        }
+        let holders = self.issued.holders(coupon.id).await?;
+        self.gate
+            .seed(coupon.id, coupon.total_quantity, &holders)
+            .await
+            .map_err(gate_err)?;
+        self.gate.reserve(coupon.id, user).await.map_err(gate_err)
+    }
+
+    /// Seeds the gate with every issuable coupon, so the first requests after a start do
+    /// not pay for the rebuild. Returns how many coupons were seeded.
+    pub async fn warm_gate(&self) -> Result<usize, IssueError> {
+        let now = self.clock.now();
+        let active = self
+            .coupons
+            .list_coupons_with_status(CouponStatus::Active)
+            .await?;
+        let mut seeded = 0;
+        for coupon in active
+            .into_iter()
+            .filter(|c| c.ensure_issuable(now).is_ok())
+        {
+            let holders = self.issued.holders(coupon.id).await?;
+            self.gate
+                .seed(coupon.id, coupon.total_quantity, &holders)
+                .await
+                .map_err(|e| IssueError::Unavailable(e.to_string()))?;
+            seeded += 1;
+        }
+        Ok(seeded)
+    }
+
+    /// The caller's state for one coupon: persisted rows first, then the gate.
+    pub async fn state(
+        &self,
+        coupon_id: CouponId,
+        user_id: UserId,
+    ) -> Result<IssueState, IssueError> {
+        self.coupon(coupon_id).await?;
+        if let Some(issued) = self.issued.find_issued(user_id, coupon_id).await? {
+            return Ok(issued.state());
+        }
+        let holder = self
+            .gate
+            .is_holder(coupon_id, user_id)
+            .await
+            .map_err(|e| IssueError::Unavailable(e.to_string()))?;
+        Ok(if holder {
+            IssueState::Accepted
+        } else {
+            IssueState::None
+        })
+    }
+
+    pub async fn stats(&self, coupon_id: CouponId) -> Result<CouponStats, IssueError> {
+        let coupon = self
+            .coupons
+            .find_coupon(coupon_id)
+            .await?
+            .ok_or(IssueError::CouponNotFound)?;
+        let gate = self
+            .gate
+            .stats(coupon_id)
+            .await
+            .map_err(|e| IssueError::Unavailable(e.to_string()))?;
+        Ok(CouponStats {
+            total: u64::from(coupon.total_quantity.get()),
+            reserved_in_gate: gate.map(|g| g.holders),
+            remaining_in_gate: gate.map(|g| g.remaining),
+            persisted: self.coupons.issued_count(coupon_id).await?,
+        })
+    }
+}

@@ -1,0 +1,365 @@
+//! The command line of `couponrush loadtest`, and the small parsers it needs (durations
+//! like `1.5s`, k6-style ramp stages). Defaults that depend on the scenario are resolved
+//! here once, so the scenarios read plain numbers.
+
+use clap::ArgAction;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Drive a running couponrush with a rush and check correctness.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Base URL of the server (plain HTTP/1.1).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+
+    /// What to run: `rush` (default), `rate` (constant arrival rate; implied by --rate)
+    /// or `health` (constant load on GET /health: the server's ceiling).
+    #[arg(long, value_enum)]
+    pub scenario: Option<Scenario>,
+
+    /// Distinct virtual users in a rush.
+    #[arg(long, default_value_t = 10_000)]
+    pub users: u64,
+
+    /// Coupons to create. Default: 100 for a rush; one per arrival for --rate, so the
+    /// run measures the issue path rather than SOLD_OUT answers.
+    #[arg(long)]
+    pub quantity: Option<u64>,
+
+    /// Extra concurrent requests per user in a rush (impatient double presses).
+    #[arg(long, default_value_t = 0)]
+    pub duplicates: u32,
+
+    /// Release the rush's users gradually: comma-separated TARGET:DURATION stages, k6
+    /// style; TARGET is the number of users that have started by the end of the stage
+    /// (linear within it), e.g. `0:1s,10000:5s` waits 1 s then releases 10,000 users
+    /// over 5 s. Without it every user starts at once.
+    #[arg(long, value_parser = parse_ramp)]
+    pub ramp: Option<Ramp>,
+
+    /// Constant arrival rate (new users per second) for sustained throughput.
+    #[arg(long)]
+    pub rate: Option<u64>,
+
+    /// Length of a --rate or health run [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Keep-alive HTTP/1.1 connections, i.e. requests in flight [default: min(users, 512)].
+    #[arg(long)]
+    pub connections: Option<usize>,
+
+    /// Longest wait for one answer; a timeout is counted as an error.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// The server's HS256 secret, to mint tokens locally. Default: the server's
+    /// configuration (COUPONRUSH_JWT_SECRET, the config file, or <data-dir>/jwt-secret).
+    #[arg(long, env = "COUPONRUSH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// The embedded server's data directory, whose `jwt-secret` file is read when no
+    /// secret is given. Filled from the global `--data-dir` flag by the binary.
+    #[arg(skip)]
+    pub data_dir: Option<PathBuf>,
+
+    /// Create real accounts (signup + login) instead of minting tokens: slow, realistic.
+    #[arg(long)]
+    pub signup: bool,
+
+    /// Admin account for --signup (coupon creation and stats).
+    #[arg(long, default_value = "admin")]
+    pub admin_username: String,
+
+    /// Password of that admin (also COUPONRUSH_ADMIN_PASSWORD).
+    #[arg(long, env = "COUPONRUSH_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Skip the correctness verdict.
+    #[arg(long = "no-verify", action = ArgAction::SetFalse)]
+    pub verify: bool,
+
+    /// Check the issue state of only this many ACCEPTED users (0 = all of them).
+    #[arg(long, default_value_t = 0)]
+    pub verify_sample: usize,
+
+    /// Longest wait for the persisted count to settle before the verdict.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// Write a self-contained HTML report (charts + summary) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Write the summary as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// No live progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    Rush,
+    Rate,
+    Health,
+}
+
+impl Scenario {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rush => "rush",
+            Self::Rate => "rate",
+            Self::Health => "health",
+        }
+    }
+}
+
+/// One k6-style stage: reach `target` by the end of `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    pub target: u64,
+    pub duration: Duration,
+}
+
+/// Ramp stages, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ramp(pub Vec<Stage>);
+
+impl Ramp {
+    /// When the `n`-th user (1-based) starts: where the piecewise-linear cumulative curve
+    /// through the stages first reaches `n`. Users beyond the last target start at its end.
+    pub fn release_at(&self, n: u64) -> Duration {
+        let (mut t, mut reached) = (Duration::ZERO, 0u64);
+        for stage in &self.0 {
+            let end = stage.target.max(reached);
+            if n <= end && end > reached {
+                let frac = (n - reached) as f64 / (end - reached) as f64;
+                return t + stage.duration.mul_f64(frac);
+            }
+            t += stage.duration;
+            reached = end;
+        }
+        t
+    }
+
+    pub fn total(&self) -> Duration {
+        self.0.iter().map(|s| s.duration).sum()
+    }
+}
+
+impl Args {
+    /// Parses an argument list (for tests and tools that embed the load generator);
+    /// the first item is the program name.
+    pub fn try_from_argv<I, T>(argv: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            args: Args,
+        }
+        <Cmd as clap::Parser>::try_parse_from(argv).map(|c| c.args)
+    }
+
+    /// Fills the token secret from the server's configuration where no flag gave one:
+    /// `configured` (COUPONRUSH_JWT_SECRET or the config file), then `data_dir`.
+    pub fn with_server_config(mut self, configured: Option<String>, data_dir: PathBuf) -> Self {
+        if self.jwt_secret.is_none() {
+            self.jwt_secret = configured;
+        }
+        if self.data_dir.is_none() {
+            self.data_dir = Some(data_dir);
+        }
+        self
+    }
+
+    pub fn scenario(&self) -> Scenario {
+        match (self.scenario, self.rate) {
+            (Some(s), _) => s,
+            (None, Some(_)) => Scenario::Rate,
+            (None, None) => Scenario::Rush,
+        }
+    }
+
+    pub fn duration_or_default(&self) -> Duration {
+        self.duration.unwrap_or(Duration::from_secs(10))
+    }
+
+    /// Arrivals of a --rate run: rate × duration.
+    pub fn arrivals(&self) -> u64 {
+        let rate = self.rate.unwrap_or(0) as f64;
+        (rate * self.duration_or_default().as_secs_f64()).round() as u64
+    }
+
+    /// Distinct users the scenario needs.
+    pub fn user_count(&self) -> u64 {
+        match self.scenario() {
+            Scenario::Rush => self.users,
+            Scenario::Rate => self.arrivals(),
+            Scenario::Health => 0,
+        }
+    }
+
+    pub fn quantity_or_default(&self) -> u64 {
+        match (self.quantity, self.scenario()) {
+            (Some(q), _) => q,
+            (None, Scenario::Rate) => self.arrivals().max(1),
+            (None, _) => 100,
+        }
+    }
+
+    pub fn connections_or_default(&self) -> usize {
+        match (self.connections, self.scenario()) {
+            (Some(c), _) => c.max(1),
+            (None, Scenario::Health) => 512,
+            (None, _) => self.user_count().clamp(1, 512) as usize,
+        }
+    }
+
+    /// Catches contradictory flags before any traffic is sent.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let scenario = self.scenario();
+        if !self.target.starts_with("http://") {
+            anyhow::bail!(
+                "--target must be an http:// URL (no TLS), not {}",
+                self.target
+            );
+        }
+        match scenario {
+            Scenario::Rush => {
+                anyhow::ensure!(self.users >= 1, "--users must be at least 1");
+                anyhow::ensure!(self.rate.is_none(), "--rate belongs to --scenario rate");
+            }
+            Scenario::Rate => {
+                anyhow::ensure!(
+                    self.rate.is_some_and(|r| r >= 1),
+                    "--scenario rate needs --rate R (arrivals per second)"
+                );
+                anyhow::ensure!(self.ramp.is_none(), "--ramp applies to a rush only");
+                anyhow::ensure!(
+                    self.arrivals() <= 5_000_000,
+                    "--rate × --duration is above 5,000,000 arrivals: every arrival is a user with its own token"
+                );
+            }
+            Scenario::Health => {}
+        }
+        if scenario != Scenario::Health && self.signup {
+            anyhow::ensure!(
+                self.admin_password.is_some(),
+                "--signup needs --admin-password (or COUPONRUSH_ADMIN_PASSWORD) for the admin token"
+            );
+        }
+        let q = self.quantity_or_default();
+        anyhow::ensure!(
+            (1..=u64::from(u32::MAX)).contains(&q),
+            "--quantity must be between 1 and {}",
+            u32::MAX
+        );
+        Ok(())
+    }
+}
+
+/// `500ms`, `2s`, `1.5s`, `2m`, `1h`; a bare number is seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {raw:?} (try 500ms, 2s, 1m)"))?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("unknown unit in {raw:?}: use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{raw:?}: {e}"))
+}
+
+/// `0:1s,10000:5s`: TARGET:DURATION stages separated by commas.
+pub fn parse_ramp(raw: &str) -> Result<Ramp, String> {
+    let stages = raw
+        .split(',')
+        .map(|stage| {
+            let (target, duration) = stage
+                .split_once(':')
+                .ok_or_else(|| format!("stage {stage:?} is not TARGET:DURATION"))?;
+            Ok(Stage {
+                target: target
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("stage {stage:?}: target is not a number"))?,
+                duration: parse_duration(duration)?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if stages.is_empty() {
+        return Err("empty ramp".into());
+    }
+    Ok(Ramp(stages))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn ramp_releases_users_along_the_stages() {
+        let ramp = parse_ramp("0:1s,10000:5s").unwrap();
+        assert_eq!(ramp.total(), Duration::from_secs(6));
+        assert_eq!(
+            ramp.release_at(1),
+            Duration::from_secs(1) + Duration::from_micros(500)
+        );
+        assert_eq!(ramp.release_at(5000), Duration::from_millis(3500));
+        assert_eq!(ramp.release_at(10_000), Duration::from_secs(6));
+        assert_eq!(
+            ramp.release_at(20_000),
+            Duration::from_secs(6),
+            "beyond the last target: at its end"
+        );
+        let flat_then_up = parse_ramp("100:1s,100:1s,200:1s").unwrap();
+        assert_eq!(flat_then_up.release_at(100), Duration::from_secs(1));
+        assert_eq!(flat_then_up.release_at(150), Duration::from_millis(2500));
+        assert!(parse_ramp("10").is_err());
+    }
+
+    #[test]
+    fn defaults_follow_the_scenario() {
+        let a = Args::try_from_argv(["lt"]).unwrap();
+        assert_eq!(a.scenario(), Scenario::Rush);
+        assert_eq!(
+            (a.users, a.quantity_or_default(), a.connections_or_default()),
+            (10_000, 100, 512)
+        );
+        assert!(a.verify);
+        let r = Args::try_from_argv(["lt", "--rate", "1000", "--duration", "3s", "--no-verify"])
+            .unwrap();
+        assert_eq!(r.scenario(), Scenario::Rate);
+        assert_eq!((r.arrivals(), r.quantity_or_default()), (3000, 3000));
+        assert!(!r.verify);
+        r.validate().unwrap();
+        let bad = Args::try_from_argv(["lt", "--scenario", "rate"]).unwrap();
+        assert!(bad.validate().is_err());
+    }
+}

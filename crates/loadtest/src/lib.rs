@@ -1,0 +1,159 @@
+//! `couponrush loadtest`: drive a running couponrush with a rush (or a constant arrival
+//! rate, or constant load on /health), report k6-style figures, and check that the
+//! answers and what the server persisted agree (the verdict).
+//!
+//! `execute` runs and returns the `Summary` (tests use it); `run` is the command: it also
+//! prints the summary on stdout (the tool's output, not logging) and writes the files.
+//!
+//! Modules: `args` (flags), `tokens` (who the users are), `client` (HTTP), `api`
+//! (setup and stats calls), `engine` (the worker pool), `scenario::*` (what is sent and
+//! when), `stats` (histograms and counts), `progress` (the live line), `summary`,
+//! `report_html`, `verify` (the verdict).
+
+pub mod api;
+pub mod args;
+pub mod client;
+pub mod engine;
+pub mod progress;
+pub mod report_html;
+pub mod scenario;
+pub mod stats;
+pub mod summary;
+pub mod tokens;
+pub mod verify;
+
+pub use args::{Args, Scenario};
+pub use summary::Summary;
+pub use verify::Status;
+
+use anyhow::Context;
+use api::Api;
+use http::HeaderValue;
+use scenario::issue::{Crowd, IssuePlan};
+use std::sync::Arc;
+use summary::Setup;
+use tokens::VirtualUser;
+
+/// Runs the load, prints the summary, writes `--json`/`--out`; the exit code to use is
+/// `Summary::exit_code` (0 PASS, 1 FAIL, 2 INCONCLUSIVE).
+pub async fn run(args: Args) -> anyhow::Result<Summary> {
+    let summary = execute(&args).await?;
+    println!("{summary}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.out {
+        std::fs::write(path, report_html::render(&summary))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(summary)
+}
+
+/// Runs the scenario `args` asks for and returns what it measured and concluded.
+pub async fn execute(args: &Args) -> anyhow::Result<Summary> {
+    args.validate()?;
+    let target = client::Target::resolve(&args.target)
+        .await
+        .with_context(|| format!("target {}", args.target))?;
+    let scenario = args.scenario();
+    let started_at = chrono::Utc::now();
+    let mut setup = Setup {
+        scenario,
+        target: target.base().to_owned(),
+        started_at,
+        users: args.user_count(),
+        requests_per_user: 1,
+        connections: args.connections_or_default(),
+        quantity: None,
+        coupon_id: None,
+        rate: args.rate.filter(|_| scenario == Scenario::Rate),
+        latency_from_schedule: false,
+    };
+    if scenario == Scenario::Health {
+        setup.users = 0;
+        let config = scenario::health::config(args);
+        let plan = Arc::new(scenario::health::HealthPlan::new(&target));
+        let done = engine::run(&target, plan, config).await?;
+        return Ok(Summary::new(setup, &done.stats, done.elapsed, None, None));
+    }
+
+    let (admin, users) = credentials(args, &target).await?;
+    let quantity = args.quantity_or_default();
+    let coupon = Api::new(&target, args.timeout)
+        .create_coupon(&admin, quantity)
+        .await?;
+    let (per_user, schedule, config) = match scenario {
+        Scenario::Rate => scenario::rate::shape(args),
+        _ => scenario::rush::shape(args),
+    };
+    setup.requests_per_user = per_user;
+    setup.quantity = Some(quantity);
+    setup.coupon_id = Some(coupon);
+    setup.latency_from_schedule = config.latency_from_schedule;
+    let connections = config.connections;
+    let plan = Arc::new(IssuePlan::new(
+        &target,
+        coupon,
+        Crowd::new(users),
+        per_user,
+        schedule,
+    ));
+    let done = engine::run(&target, plan.clone(), config).await?;
+    let verdict = if args.verify {
+        if !args.quiet {
+            eprintln!(
+                "load done; checking the verdict (drain up to {:?})",
+                args.drain_timeout
+            );
+        }
+        Some(
+            verify::verify(verify::Input {
+                target: &target,
+                admin: &admin,
+                coupon,
+                quantity,
+                crowd: &plan.crowd,
+                connections,
+                timeout: args.timeout,
+                drain_timeout: args.drain_timeout,
+                sample: args.verify_sample,
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(Summary::new(
+        setup,
+        &done.stats,
+        done.elapsed,
+        Some(&plan.crowd),
+        verdict,
+    ))
+}
+
+/// The admin's token and the users, minted locally or from real accounts.
+async fn credentials(
+    args: &Args,
+    target: &client::Target,
+) -> anyhow::Result<(HeaderValue, Vec<VirtualUser>)> {
+    let n = args.user_count();
+    if args.signup {
+        let password = args
+            .admin_password
+            .as_deref()
+            .context("--signup needs --admin-password")?;
+        let admin =
+            tokens::login_admin(target, &args.admin_username, password, args.timeout).await?;
+        if !args.quiet {
+            eprintln!("signing up {n} users (argon2 on the server: this takes a while)");
+        }
+        let users = tokens::sign_up(target, n, args.connections_or_default(), args.timeout).await?;
+        return Ok((admin, users));
+    }
+    let secret = tokens::load_secret(args.jwt_secret.as_deref(), args.data_dir.as_deref())?;
+    let minter = tokens::Minter::new(&secret);
+    Ok((minter.admin()?, minter.users(n)?))
+}

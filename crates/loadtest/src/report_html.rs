@@ -1,0 +1,354 @@
+//! `--out report.html`: one self-contained file (no script, no CDN, no font), viewable
+//! offline: three hand-written inline SVG line charts (requests/s, latency p50/p95/p99,
+//! outcomes per second), the summary, the verdict and the per-second table.
+//!
+//! The markup is also well-formed XML (every element closed, attributes quoted, only
+//! XML's five entities), so a strict parser can check it; every chart carries one
+//! point per second of the run (`data-seconds`).
+
+use crate::summary::{SecondRow, Summary};
+use std::fmt::Write;
+
+pub fn render(s: &Summary) -> String {
+    let mut h = String::with_capacity(64 * 1024);
+    let title = format!(
+        "couponrush loadtest: {} against {}",
+        s.scenario.as_str(),
+        s.target
+    );
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n");
+    let _ = writeln!(h, "<title>{}</title>", esc(&title));
+    h.push_str(STYLE);
+    h.push_str("</head>\n<body>\n");
+    let _ = writeln!(h, "<h1>{}</h1>", esc(&title));
+    let _ = writeln!(
+        h,
+        "<p class=\"muted\">started {} · {} seconds of data</p>",
+        esc(&s.started_at.to_rfc3339()),
+        s.seconds.len()
+    );
+    if let Some(v) = &s.verdict {
+        let _ = writeln!(
+            h,
+            "<p class=\"verdict {}\">verdict: {}</p>",
+            v.status.as_str().to_lowercase(),
+            v.status.as_str()
+        );
+    }
+    h.push_str(&summary_table(s));
+    let col = |f: fn(&SecondRow) -> f64| s.seconds.iter().map(f).collect::<Vec<_>>();
+    h.push_str(&chart(
+        "requests",
+        "Requests per second",
+        "req/s",
+        &[
+            ("answered", "#2563eb", col(|r| r.requests as f64)),
+            ("errors", "#dc2626", col(|r| r.errors as f64)),
+        ],
+    ));
+    h.push_str(&chart(
+        "latency",
+        &format!("Latency per second (from {}), ms", s.latency_from),
+        "ms",
+        &[
+            ("p50", "#16a34a", col(|r| r.p50_ms)),
+            ("p95", "#d97706", col(|r| r.p95_ms)),
+            ("p99", "#dc2626", col(|r| r.p99_ms)),
+        ],
+    ));
+    h.push_str(&chart(
+        "outcomes",
+        "Outcomes per second",
+        "answers",
+        &[
+            ("ACCEPTED", "#16a34a", col(|r| r.accepted as f64)),
+            ("SOLD_OUT", "#6b7280", col(|r| r.sold_out as f64)),
+            (
+                "ALREADY_ISSUED",
+                "#7c3aed",
+                col(|r| r.already_issued as f64),
+            ),
+            ("other", "#0891b2", col(|r| r.other as f64)),
+            ("errors", "#dc2626", col(|r| r.errors as f64)),
+        ],
+    ));
+    h.push_str(&seconds_table(&s.seconds));
+    h.push_str("</body>\n</html>\n");
+    h
+}
+
+const STYLE: &str = "<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 900px; color: #111; }
+h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+td, th { border-bottom: 1px solid #ddd; padding: 2px 10px; text-align: left; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+.muted { color: #666; } .legend span { margin-right: 1.2em; }
+.verdict { font-size: 1.2em; font-weight: bold; }
+.pass { color: #15803d; } .fail { color: #b91c1c; } .inconclusive { color: #b45309; }
+svg text { font: 11px sans-serif; fill: #444; }
+</style>
+";
+
+/// Escapes text and attribute values for HTML that is also XML.
+pub fn esc(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn summary_table(s: &Summary) -> String {
+    let mut rows: Vec<(String, String)> = vec![
+        ("scenario".into(), s.scenario.as_str().into()),
+        ("target".into(), s.target.clone()),
+        ("users".into(), s.users.to_string()),
+        ("requests per user".into(), s.requests_per_user.to_string()),
+        ("connections".into(), s.connections.to_string()),
+    ];
+    if let Some(q) = s.quantity {
+        rows.push(("quantity".into(), q.to_string()));
+    }
+    if let Some(c) = s.coupon_id {
+        rows.push(("coupon".into(), c.to_string()));
+    }
+    if let Some(r) = s.rate {
+        rows.push(("arrival rate".into(), format!("{r}/s")));
+    }
+    let l = &s.latency;
+    rows.extend([
+        ("requests".into(), s.requests.to_string()),
+        ("requests/s".into(), format!("{:.1}", s.requests_per_sec)),
+        ("duration".into(), format!("{:.3} s", s.duration_secs)),
+        (
+            format!("latency (ms, from {})", s.latency_from),
+            format!(
+                "avg {:.2} · min {:.2} · p50 {:.2} · p90 {:.2} · p95 {:.2} · p99 {:.2} · max {:.2}",
+                l.avg_ms, l.min_ms, l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.max_ms
+            ),
+        ),
+    ]);
+    let e = &s.errors;
+    let mut kinds = format!("timeout {} · connect {}", e.timeout, e.connect);
+    for (code, n) in &e.http {
+        let _ = write!(kinds, " · http {code}: {n}");
+    }
+    let _ = write!(kinds, " · other {}", e.other);
+    rows.push((
+        "errors".into(),
+        format!("{} ({:.2} %): {kinds}", e.total, e.rate * 100.0),
+    ));
+    let o = &s.outcomes;
+    rows.push((
+        "outcomes".into(),
+        format!(
+            "ACCEPTED {} · SOLD_OUT {} · ALREADY_ISSUED {} · other {}",
+            o.accepted,
+            o.sold_out,
+            o.already_issued,
+            o.ok + o.other
+        ),
+    ));
+    if s.dropped > 0 {
+        rows.push(("dropped arrivals".into(), s.dropped.to_string()));
+    }
+    match s.all_users_answered_secs {
+        Some(t) => rows.push(("all users answered in".into(), format!("{t:.3} s"))),
+        None if s.users_without_answer > 0 => rows.push((
+            "users without an answer".into(),
+            s.users_without_answer.to_string(),
+        )),
+        None => {}
+    }
+    let mut h = String::from("<h2>Summary</h2>\n<table id=\"summary\">\n");
+    for (k, v) in rows {
+        let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
+    }
+    h.push_str("</table>\n");
+    if let Some(v) = &s.verdict {
+        h.push_str("<h2>Verdict</h2>\n<table id=\"verdict\">\n");
+        for c in &v.checks {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+                c.status.as_str().to_lowercase(),
+                c.status.as_str(),
+                esc(&c.name),
+                esc(&c.detail)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h
+}
+
+const W: f64 = 860.0;
+const H: f64 = 240.0;
+const LEFT: f64 = 60.0;
+const RIGHT: f64 = 15.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 28.0;
+
+/// A round axis maximum and step, about four gridlines.
+fn nice_axis(max: f64) -> (f64, f64) {
+    if max <= 0.0 || !max.is_finite() {
+        return (1.0, 0.25);
+    }
+    let raw = max / 4.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| s * 4.0 >= max)
+        .unwrap_or(10.0 * mag);
+    (step * 4.0, step)
+}
+
+fn label(v: f64) -> String {
+    if v >= 1000.0 && v % 1000.0 == 0.0 {
+        format!("{}k", v / 1000.0)
+    } else if v.fract() == 0.0 {
+        format!("{v}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A line chart, one point per second (bucket centres), with axes and a legend.
+fn chart(id: &str, title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
+    let n = series.first().map_or(0, |s| s.2.len());
+    let max = series
+        .iter()
+        .flat_map(|s| s.2.iter().copied())
+        .fold(0.0, f64::max);
+    let (ymax, ystep) = nice_axis(max);
+    let pw = W - LEFT - RIGHT;
+    let ph = H - TOP - BOTTOM;
+    let x = |i: usize| LEFT + (i as f64 + 0.5) * pw / n.max(1) as f64;
+    let y = |v: f64| TOP + ph - (v / ymax) * ph;
+    let mut h = String::new();
+    let _ = writeln!(h, "<h2>{}</h2>", esc(title));
+    h.push_str("<p class=\"legend\">");
+    for (name, color, _) in series {
+        let _ = write!(h, "<span style=\"color:{color}\">■ {}</span>", esc(name));
+    }
+    h.push_str("</p>\n");
+    let _ = writeln!(
+        h,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"chart-{id}\" data-seconds=\"{n}\" \
+         width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\">"
+    );
+    let mut v = 0.0;
+    while v <= ymax + ystep / 2.0 {
+        let _ = writeln!(
+            h,
+            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#e5e7eb\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            W - RIGHT,
+            LEFT - 6.0,
+            y(v) + 4.0,
+            label(v),
+            yy = y(v)
+        );
+        v += ystep;
+    }
+    let every = n.div_ceil(12).max(1);
+    for i in (0..n).step_by(every) {
+        let _ = writeln!(
+            h,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{i}s</text>",
+            x(i),
+            H - 8.0
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<text x=\"12\" y=\"{:.1}\" transform=\"rotate(-90 12 {:.1})\" text-anchor=\"middle\">{}</text>",
+        TOP + ph / 2.0,
+        TOP + ph / 2.0,
+        esc(unit)
+    );
+    for (name, color, values) in series {
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
+            .collect();
+        let _ = writeln!(
+            h,
+            "<polyline data-series=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.8\" points=\"{}\"/>",
+            esc(name),
+            points.join(" ")
+        );
+        // Hover values; skipped on long runs to keep the file small.
+        if n <= 600 {
+            for (i, v) in values.iter().enumerate() {
+                let _ = writeln!(
+                    h,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.2\" fill=\"{color}\"><title>{}s {}: {}</title></circle>",
+                    x(i),
+                    y(*v),
+                    i,
+                    esc(name),
+                    label((v * 100.0).round() / 100.0)
+                );
+            }
+        }
+    }
+    h.push_str("</svg>\n");
+    h
+}
+
+fn seconds_table(rows: &[SecondRow]) -> String {
+    let mut h = String::from(
+        "<h2>Per second</h2>\n<details><summary>table</summary>\n<table id=\"per-second\">\n\
+         <tr><th class=\"n\">second</th><th class=\"n\">requests</th><th class=\"n\">p50 ms</th>\
+         <th class=\"n\">p95 ms</th><th class=\"n\">p99 ms</th><th class=\"n\">ACCEPTED</th>\
+         <th class=\"n\">SOLD_OUT</th><th class=\"n\">ALREADY_ISSUED</th><th class=\"n\">other</th>\
+         <th class=\"n\">errors</th></tr>\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            h,
+            "<tr data-second=\"{}\"><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}</td>\
+             <td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            r.second,
+            r.second,
+            r.requests,
+            r.p50_ms,
+            r.p95_ms,
+            r.p99_ms,
+            r.accepted,
+            r.sold_out,
+            r.already_issued,
+            r.other,
+            r.errors
+        );
+    }
+    h.push_str("</table>\n</details>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_is_round() {
+        assert_eq!(nice_axis(0.0), (1.0, 0.25));
+        assert_eq!(nice_axis(95.0), (100.0, 25.0));
+        let (max, step) = nice_axis(12_345.0);
+        assert!((12_345.0..=40_000.0).contains(&max), "{max}");
+        assert_eq!(max / step, 4.0);
+        assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+    }
+}

@@ -1,0 +1,13 @@
+//! The in-memory gate honours the IssueGate contract.
+
+use couponrush_domain::ports::IssueGate;
+use couponrush_memory::MemoryGate;
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_gate_meets_the_gate_contract() {
+    couponrush_contracts::gate::run_all(|| async {
+        Arc::new(MemoryGate::new()) as Arc<dyn IssueGate>
+    })
+    .await;
+}

@@ -1,0 +1,16 @@
+//! MariaDB/MySQL adapters for distributed mode: the stores for users, coupons, issued
+//! coupons and failed events, and the batch persister the consumers write through.
+//!
+//! Migrations are separate from connecting ([`migrate`] vs [`open`]) because in
+//! distributed mode many processes connect but one deploy step owns the schema.
+
+mod connect;
+mod coupons;
+mod error;
+mod failed_events;
+mod issued;
+mod persist;
+mod rows;
+mod users;
+
+pub use connect::{MysqlStore, migrate, open};

@@ -1,0 +1,86 @@
+//! Key names. Everything of one coupon (or one limiter) shares a hash tag, `{coupon:<id>}`,
+//! so a script's keys live in one cluster slot. The deployment prefix goes before the
+//! tag and therefore must not contain braces: a `{` in it would become the tag and put
+//! every coupon in one slot.
+
+use crate::error::SetupError;
+use couponrush_domain::CouponId;
+
+/// Rejects a prefix or name that would change which part of a key is the hash tag.
+pub(crate) fn check_part(what: &'static str, part: &str) -> Result<(), SetupError> {
+    if part.contains(['{', '}']) {
+        return Err(SetupError::Invalid {
+            what,
+            why: format!("{part:?} contains a brace, which would change the key's hash tag"),
+        });
+    }
+    Ok(())
+}
+
+const STOCK: &str = "stock";
+
+/// The keys of one coupon's gate. Built on every gate call: two strings, nothing more.
+pub(crate) struct CouponKeys {
+    /// Integer: units left. Its existence is what "seeded" means.
+    pub stock: String,
+    /// Set of holders' user ids.
+    pub holders: String,
+}
+
+impl CouponKeys {
+    pub fn new(prefix: &str, coupon: CouponId) -> Self {
+        Self {
+            stock: format!("{prefix}{{coupon:{coupon}}}:{STOCK}"),
+            holders: format!("{prefix}{{coupon:{coupon}}}:holders"),
+        }
+    }
+
+    /// A set only one seeder writes, in the coupon's slot.
+    pub fn staging(&self) -> String {
+        let base = self.stock.strip_suffix(STOCK).unwrap_or(&self.stock);
+        format!("{base}seeding:{}", uuid::Uuid::new_v4().simple())
+    }
+}
+
+/// `<prefix>{ratelimit:<name>}`: the limiter's state, and its grants counter next to it.
+pub(crate) fn rate_limit(prefix: &str, name: &str) -> (String, String) {
+    let tat = format!("{prefix}{{ratelimit:{name}}}");
+    let granted = format!("{tat}:granted");
+    (tat, granted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(key: &str) -> &str {
+        let open = key.find('{').unwrap();
+        let close = open + key[open..].find('}').unwrap();
+        &key[open + 1..close]
+    }
+
+    #[test]
+    fn a_coupons_keys_share_one_hash_tag() {
+        let c = CouponId::new();
+        let k = CouponKeys::new("app:", c);
+        let want = format!("coupon:{c}");
+        assert_eq!(tag(&k.stock), want);
+        assert_eq!(tag(&k.holders), want);
+        assert_eq!(tag(&k.staging()), want);
+        assert!(k.stock.starts_with("app:{"));
+    }
+
+    #[test]
+    fn limiter_keys_share_one_hash_tag() {
+        let (tat, granted) = rate_limit("", "db-writes");
+        assert_eq!(tag(&tat), "ratelimit:db-writes");
+        assert_eq!(tag(&granted), "ratelimit:db-writes");
+    }
+
+    #[test]
+    fn braces_in_a_prefix_are_refused() {
+        assert!(check_part("key prefix", "a{b}:").is_err());
+        assert!(check_part("key prefix", "").is_ok());
+        assert!(check_part("key prefix", "prod:couponrush:").is_ok());
+    }
+}

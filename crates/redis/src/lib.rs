@@ -1,0 +1,20 @@
+//! Redis adapters of distributed mode: [`RedisGate`], the issue gate every api node
+//! shares, and [`RedisRateLimiter`], the rate limit every consumer instance shares.
+//!
+//! Each gate step is one Lua script on one multiplexed connection: atomic without
+//! locks or transactions, one round trip, and pipelined with every other caller's.
+//! Keys are hash-tagged per coupon so every script touches one cluster slot and the
+//! same code would run on Redis Cluster.
+
+mod connect;
+mod error;
+mod gate;
+mod keys;
+mod rate_limit;
+mod scripts;
+mod seed;
+
+pub use connect::{RESPONSE_TIMEOUT, connection};
+pub use error::SetupError;
+pub use gate::RedisGate;
+pub use rate_limit::{RateLimit, RedisRateLimiter};

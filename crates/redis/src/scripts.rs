@@ -1,0 +1,43 @@
+//! The Lua scripts, compiled into the binary and hashed once. Calls go by SHA
+//! (`EVALSHA`); `Script::invoke_async` reloads a script the server answers NOSCRIPT
+//! for (after a restart, a failover or `SCRIPT FLUSH`), so preloading is only an
+//! optimisation that spares the first rush a wave of NOSCRIPT round trips.
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+use std::sync::LazyLock;
+
+pub(crate) static RESERVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/reserve.lua")));
+pub(crate) static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
+pub(crate) static SEED: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/seed.lua")));
+pub(crate) static RATE_LIMIT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/rate_limit.lua")));
+
+/// Return codes of `reserve.lua`.
+pub(crate) mod reserve {
+    pub const RESERVED: i64 = 0;
+    pub const ALREADY_ISSUED: i64 = 1;
+    pub const SOLD_OUT: i64 = 2;
+    pub const NOT_SEEDED: i64 = 3;
+}
+
+/// Return codes of `seed.lua`.
+pub(crate) mod seed {
+    pub const SEEDED: i64 = 1;
+    pub const ALREADY_SEEDED: i64 = 0;
+    pub const STAGING_LOST: i64 = -1;
+}
+
+/// Loads `scripts` into the server's script cache.
+pub(crate) async fn preload(
+    conn: &mut ConnectionManager,
+    scripts: &[&Script],
+) -> Result<(), redis::RedisError> {
+    for script in scripts {
+        script.prepare_invoke().load_async(conn).await?;
+    }
+    Ok(())
+}

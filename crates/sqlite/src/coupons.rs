@@ -1,0 +1,88 @@
+//! [`CouponStore`] on SQLite.
+
+use crate::connect::SqliteStore;
+use crate::error::store_error;
+use crate::rows::{self, coupon_columns, get, millis};
+use async_trait::async_trait;
+use couponrush_domain::ports::CouponStore;
+use couponrush_domain::{Coupon, CouponId, CouponStatus, StoreError};
+
+#[async_trait]
+impl CouponStore for SqliteStore {
+    async fn insert_coupon(&self, c: &Coupon) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO coupons (id, name, coupon_type, discount_type, discount_value, total_quantity, \
+             expires_at, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.id.into_uuid())
+        .bind(c.name.as_str())
+        .bind(c.coupon_type.as_str())
+        .bind(c.discount.kind_str())
+        .bind(i64::try_from(c.discount.value()).unwrap_or(i64::MAX))
+        .bind(i64::from(c.total_quantity.get()))
+        .bind(millis(c.expires_at))
+        .bind(c.status.as_str())
+        .bind(millis(c.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn find_coupon(&self, id: CouponId) -> Result<Option<Coupon>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            coupon_columns!(),
+            " FROM coupons c WHERE c.id = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(id.into_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(rows::coupon).transpose()
+    }
+
+    async fn set_coupon_status(
+        &self,
+        id: CouponId,
+        status: CouponStatus,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE coupons SET status = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(id.into_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn issued_count(&self, id: CouponId) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT issued_count FROM coupons WHERE id = ?")
+            .bind(id.into_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        match row {
+            Some(row) => Ok(u64::try_from(get::<i64>(&row, "issued_count")?).unwrap_or(0)),
+            None => Ok(0),
+        }
+    }
+
+    async fn list_coupons_with_status(
+        &self,
+        status: CouponStatus,
+    ) -> Result<Vec<Coupon>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            coupon_columns!(),
+            " FROM coupons c WHERE c.status = ? ORDER BY c.created_at"
+        );
+        let found = sqlx::query(sql)
+            .bind(status.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        found.iter().map(rows::coupon).collect()
+    }
+}

@@ -1,0 +1,135 @@
+//! Group commit: the embedded [`IssueLog`]. Accepted requests queue to one writer task,
+//! which commits them in batches (up to `max_rows`, or whatever arrived within
+//! `max_wait` of the first) and only then answers each caller. One fsync serves a whole
+//! batch, which is what lets a durable answer keep up with a rush.
+//!
+//! The batch itself is written by [`IssuePersister::persist`] (see `persist.rs`), the
+//! same contract the distributed consumers write through. A failed commit answers every
+//! caller of that batch with an error; the issue use case then releases their gate
+//! reservations, so nothing answered ACCEPTED is lost and nothing unanswered is kept.
+//!
+//! Metrics: rows per committed batch, time per batch transaction, failed commits.
+
+use crate::connect::SqliteStore;
+use async_trait::async_trait;
+use couponrush_domain::IssueRequest;
+use couponrush_domain::ports::{IssueLog, IssuePersister, LogError};
+use couponrush_telemetry::metrics::names::{
+    GROUP_COMMIT_BATCH_ROWS, GROUP_COMMIT_DURATION_SECONDS, GROUP_COMMIT_FAILURES_TOTAL,
+};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    pub max_rows: usize,
+    /// How long the writer waits for more rows after the first of a batch arrives.
+    /// Zero commits whatever is queued at once (batches still form under load, while
+    /// the previous commit runs).
+    pub max_wait: Duration,
+    /// Requests that may wait for the writer before appends are slowed down.
+    pub queue_capacity: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_rows: 1_000,
+            max_wait: Duration::from_millis(2),
+            queue_capacity: 65_536,
+        }
+    }
+}
+
+struct Pending {
+    request: IssueRequest,
+    done: oneshot::Sender<Result<(), LogError>>,
+}
+
+/// The sending side: cheap to share. When every clone is dropped the writer commits
+/// what is queued and stops.
+pub struct GroupCommitLog {
+    queue: mpsc::Sender<Pending>,
+}
+
+/// The writer task; await [`GroupCommitWriter::finished`] at shutdown to be sure the
+/// last batch is committed.
+pub struct GroupCommitWriter {
+    task: JoinHandle<()>,
+}
+
+impl GroupCommitWriter {
+    pub async fn finished(self) {
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "group-commit writer task failed");
+        }
+    }
+}
+
+impl GroupCommitLog {
+    pub fn start(store: &SqliteStore, config: BatchConfig) -> (Self, GroupCommitWriter) {
+        let (queue, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let task = tokio::spawn(run_writer(store.clone(), rx, config));
+        (Self { queue }, GroupCommitWriter { task })
+    }
+}
+
+#[async_trait]
+impl IssueLog for GroupCommitLog {
+    async fn append(&self, request: IssueRequest) -> Result<(), LogError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { request, done })
+            .await
+            .map_err(|_| LogError::Unavailable("the batch writer has stopped".into()))?;
+        answer.await.map_err(|_| {
+            LogError::Unavailable("the batch writer stopped before committing".into())
+        })?
+    }
+}
+
+async fn run_writer(store: SqliteStore, mut rx: mpsc::Receiver<Pending>, config: BatchConfig) {
+    let max_rows = config.max_rows.max(1);
+    let mut batch: Vec<Pending> = Vec::with_capacity(max_rows);
+    // Reused across batches: the persister takes plain requests, the waiters stay here.
+    let mut requests: Vec<IssueRequest> = Vec::with_capacity(max_rows);
+    let batch_rows = metrics::histogram!(GROUP_COMMIT_BATCH_ROWS);
+    let commit_time = metrics::histogram!(GROUP_COMMIT_DURATION_SECONDS);
+    let failures = metrics::counter!(GROUP_COMMIT_FAILURES_TOTAL);
+    loop {
+        if rx.recv_many(&mut batch, max_rows).await == 0 {
+            break; // every sender is gone and the queue is empty
+        }
+        let deadline = Instant::now() + config.max_wait;
+        while batch.len() < max_rows && !config.max_wait.is_zero() {
+            let room = max_rows - batch.len();
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        requests.clear();
+        requests.extend(batch.iter().map(|p| p.request));
+        let started = Instant::now();
+        let result = store.persist(&requests).await;
+        commit_time.record(started.elapsed());
+        #[allow(clippy::cast_precision_loss)] // at most max_rows
+        match &result {
+            Ok(_) => batch_rows.record(batch.len() as f64),
+            Err(_) => failures.increment(1),
+        }
+        if let Err(e) = &result {
+            tracing::error!(rows = batch.len(), error = %e, "issue batch commit failed; reservations will be released");
+        }
+        for pending in batch.drain(..) {
+            let answer = result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| LogError::Unavailable(e.to_string()));
+            // A caller that went away still has its row: it can see it as ISSUED.
+            let _ = pending.done.send(answer);
+        }
+    }
+}

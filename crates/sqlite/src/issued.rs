@@ -1,0 +1,84 @@
+//! [`IssuedCouponStore`] on SQLite (reads and "use"; rows are written by the group-commit log).
+
+use crate::connect::SqliteStore;
+use crate::error::store_error;
+use crate::rows::{self, coupon_columns, get, millis};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use couponrush_domain::ports::IssuedCouponStore;
+use couponrush_domain::{CouponId, IssuedCoupon, OwnedCoupon, StoreError, UserId};
+use uuid::Uuid;
+
+#[async_trait]
+impl IssuedCouponStore for SqliteStore {
+    async fn find_issued(
+        &self,
+        user: UserId,
+        coupon: CouponId,
+    ) -> Result<Option<IssuedCoupon>, StoreError> {
+        let row = sqlx::query(
+            "SELECT user_id, coupon_id, id, issued_at, used_at FROM issued_coupons WHERE user_id = ? AND coupon_id = ?",
+        )
+        .bind(user.into_uuid())
+        .bind(coupon.into_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(rows::issued).transpose()
+    }
+
+    async fn list_owned(&self, user: UserId) -> Result<Vec<OwnedCoupon>, StoreError> {
+        let sql = concat!(
+            "SELECT i.user_id, i.coupon_id, i.id, i.issued_at, i.used_at, ",
+            coupon_columns!(),
+            " FROM issued_coupons i JOIN coupons c ON c.id = i.coupon_id \
+             WHERE i.user_id = ? ORDER BY i.issued_at DESC"
+        );
+        let found = sqlx::query(sql)
+            .bind(user.into_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        found
+            .iter()
+            .map(|row| {
+                Ok(OwnedCoupon {
+                    issued: rows::issued(row)?,
+                    coupon: rows::coupon(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn holders(&self, coupon: CouponId) -> Result<Vec<UserId>, StoreError> {
+        // A scan: the table's only index leads with user_id. This runs once per coupon
+        // per process start, never on the request path.
+        let found = sqlx::query("SELECT user_id FROM issued_coupons WHERE coupon_id = ?")
+            .bind(coupon.into_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        found
+            .iter()
+            .map(|row| Ok(UserId::from_uuid(get::<Uuid>(row, "user_id")?)))
+            .collect()
+    }
+
+    async fn mark_used(
+        &self,
+        user: UserId,
+        coupon: CouponId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE issued_coupons SET used_at = ? WHERE user_id = ? AND coupon_id = ? AND used_at IS NULL",
+        )
+        .bind(millis(at))
+        .bind(user.into_uuid())
+        .bind(coupon.into_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,192 @@
+//! The metric names of `docs/METRICS.md`, the contract the dashboards and
+//! `deploy/prometheus.yml` rely on. Code records through these constants only, and a
+//! test checks this table against the document, so the two cannot drift apart.
+
+/// A process kind, as in the document's "process" column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// `couponrush serve` (embedded mode).
+    Serve,
+    /// `couponrush api`.
+    Api,
+    /// `couponrush consumer`.
+    Consumer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::Gauge => "gauge",
+            Self::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric family.
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub labels: &'static [&'static str],
+    pub processes: &'static [Process],
+    pub help: &'static str,
+}
+
+pub const HTTP_REQUESTS_TOTAL: &str = "couponrush_http_requests_total";
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "couponrush_http_request_duration_seconds";
+pub const HTTP_REQUESTS_IN_FLIGHT: &str = "couponrush_http_requests_in_flight";
+pub const ISSUE_OUTCOMES_TOTAL: &str = "couponrush_issue_outcomes_total";
+pub const GATE_RESERVE_DURATION_SECONDS: &str = "couponrush_gate_reserve_duration_seconds";
+pub const LOG_APPEND_DURATION_SECONDS: &str = "couponrush_log_append_duration_seconds";
+pub const GROUP_COMMIT_BATCH_ROWS: &str = "couponrush_group_commit_batch_rows";
+pub const GROUP_COMMIT_DURATION_SECONDS: &str = "couponrush_group_commit_duration_seconds";
+pub const GROUP_COMMIT_FAILURES_TOTAL: &str = "couponrush_group_commit_failures_total";
+pub const CONSUMER_RECORDS_TOTAL: &str = "couponrush_consumer_records_total";
+pub const CONSUMER_BATCH_RECORDS: &str = "couponrush_consumer_batch_records";
+pub const CONSUMER_BATCH_DURATION_SECONDS: &str = "couponrush_consumer_batch_duration_seconds";
+pub const CONSUMER_POLL_INTERVAL_SECONDS: &str = "couponrush_consumer_poll_interval_seconds";
+pub const CONSUMER_RATE_LIMIT_WAIT_SECONDS: &str = "couponrush_consumer_rate_limit_wait_seconds";
+pub const CONSUMER_ROWS_INSERTED_TOTAL: &str = "couponrush_consumer_rows_inserted_total";
+pub const CONSUMER_ROWS_DUPLICATE_TOTAL: &str = "couponrush_consumer_rows_duplicate_total";
+pub const CONSUMER_RETRIES_TOTAL: &str = "couponrush_consumer_retries_total";
+pub const CONSUMER_DLQ_PUBLISHED_TOTAL: &str = "couponrush_consumer_dlq_published_total";
+pub const CONSUMER_FAILED_EVENTS_TOTAL: &str = "couponrush_consumer_failed_events_total";
+pub const CONSUMER_LAG_RECORDS: &str = "couponrush_consumer_lag_records";
+pub const DB_POOL_CONNECTIONS: &str = "couponrush_db_pool_connections";
+pub const REDIS_ERRORS_TOTAL: &str = "couponrush_redis_errors_total";
+
+/// The `result` label values of [`ISSUE_OUTCOMES_TOTAL`].
+pub const ISSUE_RESULTS: [&str; 6] = [
+    "accepted",
+    "sold_out",
+    "already_issued",
+    "not_found",
+    "not_active",
+    "unavailable",
+];
+
+/// The `route` label of requests no route matched (never the raw path: unbounded series).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+use Kind::{Counter, Gauge, Histogram};
+use Process::{Api, Consumer, Serve};
+
+const HTTP: &[Process] = &[Serve, Api];
+const ALL: &[Process] = &[Serve, Api, Consumer];
+
+/// Every family, in the document's order.
+#[rustfmt::skip]
+pub const FAMILIES: &[Family] = &[
+    Family { name: HTTP_REQUESTS_TOTAL, kind: Counter, labels: &["method", "route", "status"], processes: HTTP, help: "Answered HTTP requests." },
+    Family { name: HTTP_REQUEST_DURATION_SECONDS, kind: Histogram, labels: &["method", "route", "status"], processes: HTTP, help: "Time to answer an HTTP request." },
+    Family { name: HTTP_REQUESTS_IN_FLIGHT, kind: Gauge, labels: &[], processes: HTTP, help: "HTTP requests being handled." },
+    Family { name: ISSUE_OUTCOMES_TOTAL, kind: Counter, labels: &["result"], processes: HTTP, help: "Issue answers by outcome." },
+    Family { name: GATE_RESERVE_DURATION_SECONDS, kind: Histogram, labels: &[], processes: HTTP, help: "One gate step (memory or Redis)." },
+    Family { name: LOG_APPEND_DURATION_SECONDS, kind: Histogram, labels: &[], processes: HTTP, help: "Durable append (group commit or Kafka acknowledgement)." },
+    Family { name: GROUP_COMMIT_BATCH_ROWS, kind: Histogram, labels: &[], processes: &[Serve], help: "Rows per committed group-commit batch." },
+    Family { name: GROUP_COMMIT_DURATION_SECONDS, kind: Histogram, labels: &[], processes: &[Serve], help: "One group-commit batch transaction." },
+    Family { name: GROUP_COMMIT_FAILURES_TOTAL, kind: Counter, labels: &[], processes: &[Serve], help: "Failed group-commit batch commits." },
+    Family { name: CONSUMER_RECORDS_TOTAL, kind: Counter, labels: &[], processes: &[Consumer], help: "Records read from the issue topic." },
+    Family { name: CONSUMER_BATCH_RECORDS, kind: Histogram, labels: &[], processes: &[Consumer], help: "Records per consumer batch." },
+    Family { name: CONSUMER_BATCH_DURATION_SECONDS, kind: Histogram, labels: &[], processes: &[Consumer], help: "Parse, persist and commit of one batch." },
+    Family { name: CONSUMER_POLL_INTERVAL_SECONDS, kind: Histogram, labels: &[], processes: &[Consumer], help: "Time between the end of one batch and the start of the next." },
+    Family { name: CONSUMER_RATE_LIMIT_WAIT_SECONDS, kind: Histogram, labels: &[], processes: &[Consumer], help: "Time spent waiting for rate-limit permits per batch." },
+    Family { name: CONSUMER_ROWS_INSERTED_TOTAL, kind: Counter, labels: &[], processes: &[Consumer], help: "Rows written by the consumer." },
+    Family { name: CONSUMER_ROWS_DUPLICATE_TOTAL, kind: Counter, labels: &[], processes: &[Consumer], help: "Redelivered records skipped." },
+    Family { name: CONSUMER_RETRIES_TOTAL, kind: Counter, labels: &[], processes: &[Consumer], help: "Persist retries." },
+    Family { name: CONSUMER_DLQ_PUBLISHED_TOTAL, kind: Counter, labels: &[], processes: &[Consumer], help: "Records sent to the dead-letter topic." },
+    Family { name: CONSUMER_FAILED_EVENTS_TOTAL, kind: Counter, labels: &[], processes: &[Consumer], help: "Records written to the failed-events table." },
+    Family { name: CONSUMER_LAG_RECORDS, kind: Gauge, labels: &["topic", "partition"], processes: &[Consumer], help: "High watermark minus committed offset, per assigned partition." },
+    Family { name: DB_POOL_CONNECTIONS, kind: Gauge, labels: &["state"], processes: ALL, help: "Database pool connections by state." },
+    Family { name: REDIS_ERRORS_TOTAL, kind: Counter, labels: &[], processes: &[Api, Consumer], help: "Failed Redis calls." },
+];
+
+/// The families a process of this kind serves.
+pub fn families_of(process: Process) -> impl Iterator<Item = &'static Family> {
+    FAMILIES
+        .iter()
+        .filter(move |f| f.processes.contains(&process))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of the table in docs/METRICS.md: (name, type, labels, processes).
+    fn documented() -> Vec<(String, String, Vec<String>, Vec<String>)> {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/METRICS.md"
+        ))
+        .expect("docs/METRICS.md");
+        let ticked = |cell: &str| -> Vec<String> {
+            // Label cells read "`result` (`accepted`, …)": the label names are the
+            // ticked words outside parentheses.
+            let mut outside = String::new();
+            let mut depth = 0;
+            for c in cell.chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ if depth == 0 => outside.push(c),
+                    _ => {}
+                }
+            }
+            outside
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        };
+        doc.lines()
+            .filter(|l| l.starts_with("| `couponrush_"))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                let name = cells[0].trim_matches('`').to_owned();
+                let processes = cells[3].split(',').map(|p| p.trim().to_owned()).collect();
+                (name, cells[1].to_owned(), ticked(cells[2]), processes)
+            })
+            .collect()
+    }
+
+    fn process_names(f: &Family) -> Vec<String> {
+        if f.processes == ALL {
+            return vec!["all".into()];
+        }
+        f.processes
+            .iter()
+            .map(|p| match p {
+                Serve => "serve",
+                Api => "api",
+                Consumer => "consumer",
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_table_matches_docs_metrics_md() {
+        let doc = documented();
+        let code: Vec<_> = FAMILIES
+            .iter()
+            .map(|f| {
+                (
+                    f.name.to_owned(),
+                    f.kind.as_str().to_owned(),
+                    f.labels.iter().map(|l| (*l).to_owned()).collect::<Vec<_>>(),
+                    process_names(f),
+                )
+            })
+            .collect();
+        assert_eq!(code, doc, "FAMILIES and docs/METRICS.md disagree");
+    }
+}

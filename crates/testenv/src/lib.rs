@@ -1,0 +1,162 @@
+//! Where the real services for tests are, and isolation on top of them.
+//!
+//! `scripts/test` makes sure Redis, MariaDB and a Kafka-protocol broker (tansu) run and
+//! exports their addresses; without it the defaults below match this machine's
+//! services. Every test takes its own database, key prefix and topic, so tests run in
+//! parallel against shared servers. Tests that must stop a service (a broker outage)
+//! start a private process with [`BrokerProcess`].
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// `COUPONRUSH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`.
+pub fn redis_url() -> String {
+    std::env::var("COUPONRUSH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// `COUPONRUSH_TEST_MYSQL_URL` (a server URL without database, with rights to create
+/// databases), default `mysql://root@127.0.0.1:3306`.
+pub fn mysql_server_url() -> String {
+    std::env::var("COUPONRUSH_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// `COUPONRUSH_TEST_KAFKA` (the broker `scripts/test` starts for its run), default
+/// `127.0.0.1:9092`.
+pub fn kafka_bootstrap() -> String {
+    std::env::var("COUPONRUSH_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// A name no other test uses: `<prefix>_<12 hex chars>`.
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &id[..12])
+}
+
+/// Creates an empty database of its own and returns its URL.
+pub async fn fresh_mysql_database() -> String {
+    use sqlx::Connection;
+    let server = mysql_server_url();
+    let name = unique("cr_test");
+    let mut conn = sqlx::MySqlConnection::connect(&server)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("MariaDB at {server} (run ./scripts/test, which starts it): {e}")
+        });
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    format!("{}/{name}", server.trim_end_matches('/'))
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Waits until something accepts TCP connections on `port` (bounded).
+pub async fn wait_for_port(port: u16, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A private tansu broker on its own port and SQLite file, killed on drop. Stoppable
+/// and restartable on the same port (its data survives), for outage tests.
+///
+/// The SQLite engine, not `memory://`: tansu's in-memory engine skips the rest of a
+/// producer batch when a consumer resumes from an offset inside it (see
+/// crates/kafka/tests/mid_batch_resume.rs).
+pub struct BrokerProcess {
+    pub port: u16,
+    child: Option<Child>,
+    dir: std::path::PathBuf,
+}
+
+impl BrokerProcess {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("couponrush-broker-{}", unique("b")));
+        std::fs::create_dir_all(&dir).expect("broker dir");
+        let mut me = Self {
+            port,
+            child: None,
+            dir,
+        };
+        me.restart().await;
+        me
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port. An in-memory broker comes back empty.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(tansu_binary())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("starting tansu (run ./scripts/test, which installs it): {e}")
+            });
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(20)).await,
+            "tansu did not listen on {}",
+            self.port
+        );
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `TANSU_BIN` (scripts/test-services sets it), else the build with the SQLite engine
+/// that scripts/test-services installs, else `tansu` on PATH.
+pub fn tansu_binary() -> String {
+    if let Ok(bin) = std::env::var("TANSU_BIN") {
+        return bin;
+    }
+    let ours = std::env::var("HOME")
+        .map(|h| std::path::PathBuf::from(h).join(".local/share/couponrush/tansu/bin/tansu"));
+    match ours {
+        Ok(p) if p.exists() => p.to_string_lossy().into_owned(),
+        _ => "tansu".into(),
+    }
+}

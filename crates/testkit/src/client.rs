@@ -1,0 +1,237 @@
+//! Typed helpers over the HTTP API, so tests read as the walk-through they check.
+
+use crate::embedded::TestApp;
+use crate::prometheus::Exposition;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Status and JSON body of one answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The stable error code of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+    pub fn str(&self, key: &str) -> &str {
+        self.body[key].as_str().unwrap_or("")
+    }
+}
+
+/// `GET url` of a Prometheus endpoint: checks status and content type, then parses
+/// the text strictly (see [`Exposition`]).
+pub async fn scrape(client: &reqwest::Client, url: &str) -> Exposition {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(resp.status(), StatusCode::OK, "GET {url}");
+    let ctype = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ctype, "text/plain; version=0.0.4", "GET {url}");
+    let text = resp.text().await.expect("metrics body");
+    Exposition::parse(&text).unwrap_or_else(|e| {
+        panic!(
+            "GET {url}: {e}
+{text}"
+        )
+    })
+}
+
+/// A coupon to create; `to_json` gives the request body.
+#[derive(Debug, Clone)]
+pub struct CouponSpec {
+    pub name: String,
+    pub quantity: u64,
+    pub expires_in: chrono::Duration,
+    pub status: Option<&'static str>,
+}
+
+impl CouponSpec {
+    pub fn active(quantity: u64) -> Self {
+        Self {
+            name: "Friday chicken".into(),
+            quantity,
+            expires_in: chrono::Duration::days(1),
+            status: None,
+        }
+    }
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "name": self.name,
+            "couponType": "CHICKEN",
+            "discountType": "FIXED",
+            "discountValue": 3000,
+            "totalQuantity": self.quantity,
+            "expiresAt": (chrono::Utc::now() + self.expires_in).to_rfc3339(),
+        });
+        if let Some(s) = self.status {
+            v["status"] = json!(s);
+        }
+        v
+    }
+}
+
+impl TestApp {
+    /// Any request; `token` adds a bearer header, `body` a JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        self.call_with(method, path, token, body, &[]).await.0
+    }
+
+    /// [`TestApp::call`] with extra request headers; also returns the response headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> (Reply, HeaderMap) {
+        let mut req = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body read");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (Reply { status, body }, headers)
+    }
+
+    pub async fn signup(&self, username: &str, password: &str) -> Reply {
+        self.call(
+            Method::POST,
+            "/api/users/signup",
+            None,
+            Some(&json!({"username": username, "password": password})),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        self.call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(&json!({"username": username, "password": password})),
+        )
+        .await
+    }
+
+    pub async fn login_ok(&self, username: &str, password: &str) -> String {
+        let r = self.login(username, password).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "login of {username}: {:?}",
+            r.body
+        );
+        r.str("accessToken").to_owned()
+    }
+
+    pub async fn create_coupon(&self, token: &str, body: &Value) -> Reply {
+        self.call(Method::POST, "/api/coupons", Some(token), Some(body))
+            .await
+    }
+
+    /// Creates an ACTIVE coupon as admin and returns its id.
+    pub async fn active_coupon(&self, quantity: u64) -> Uuid {
+        let r = self
+            .create_coupon(
+                &self.admin_token.clone(),
+                &CouponSpec::active(quantity).to_json(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.str("id").parse().expect("coupon id")
+    }
+
+    pub async fn issue(&self, token: &str, coupon: Uuid) -> Reply {
+        self.call(
+            Method::POST,
+            &format!("/api/coupons/{coupon}/issue"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    pub async fn issue_state(&self, token: &str, coupon: Uuid) -> Reply {
+        self.call(
+            Method::GET,
+            &format!("/api/coupons/{coupon}/issue"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    pub async fn my_coupons(&self, token: &str) -> Reply {
+        self.call(Method::GET, "/api/me/coupons", Some(token), None)
+            .await
+    }
+
+    pub async fn use_coupon(&self, token: &str, coupon: Uuid) -> Reply {
+        self.call(
+            Method::POST,
+            &format!("/api/coupons/{coupon}/use"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    pub async fn set_status(&self, token: &str, coupon: Uuid, status: &str) -> Reply {
+        self.call(
+            Method::PATCH,
+            &format!("/api/coupons/{coupon}/status"),
+            Some(token),
+            Some(&json!({"status": status})),
+        )
+        .await
+    }
+
+    /// This server's `/metrics`, parsed strictly.
+    pub async fn metrics(&self) -> Exposition {
+        scrape(&self.client, &self.url("/metrics")).await
+    }
+
+    pub async fn coupon_stats(&self, coupon: Uuid) -> Reply {
+        let token = self.admin_token.clone();
+        self.call(
+            Method::GET,
+            &format!("/api/admin/coupons/{coupon}/stats"),
+            Some(&token),
+            None,
+        )
+        .await
+    }
+}

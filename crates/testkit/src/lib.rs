@@ -1,0 +1,15 @@
+//! Starts real couponrush servers for tests: the same wiring as the binary, on a random
+//! port, against a fresh data directory, with typed helpers for the API.
+
+mod client;
+mod distributed;
+mod embedded;
+pub mod prometheus;
+mod rush;
+
+pub use client::{CouponSpec, Reply, scrape};
+pub use couponrush_testenv as env;
+pub use distributed::{ConsumerHandle, Distributed, TEST_JWT_SECRET, start_consumer, test_config};
+pub use embedded::TestApp;
+pub use prometheus::Exposition;
+pub use rush::RushTally;
