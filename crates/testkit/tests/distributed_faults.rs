@@ -130,7 +130,9 @@ async fn broker_outage_answers_503_and_releases_the_reservation() {
     couponrush_kafka::ensure_topics(&couponrush_cli::distributed::kafka_config(&stack.config))
         .await
         .unwrap();
-    // The producer reconnects on its own; allow it a few tries (bounded).
+    // The producer reconnects on its own. An empty broker forgets the idempotent
+    // producer's id, which can leave librdkafka timing out for good; the log then
+    // replaces its producer after a few failures in a row. Bounded tries.
     let mut last = None;
     for _ in 0..10 {
         let r = app.issue(&user, coupon).await;
