@@ -38,6 +38,7 @@ pub struct EmbeddedApp {
     listener: TcpListener,
     router: axum::Router,
     store: SqliteStore,
+    writer_store: SqliteStore,
     writer: GroupCommitWriter,
     pub jwt_secret: String,
     /// `Some` when this start created the admin account.
@@ -67,7 +68,10 @@ impl EmbeddedApp {
             .await
             .with_context(|| format!("opening database {}", db_path.display()))?;
         let jwt_secret = secrets::jwt_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
-        let (log, writer) = GroupCommitLog::start(&store, config.batch_config());
+        let writer_store = couponrush_sqlite::open_writer(&db_path)
+            .await
+            .with_context(|| format!("opening the writer of {}", db_path.display()))?;
+        let (log, writer) = GroupCommitLog::start(&writer_store, config.batch_config());
 
         let store_port = Arc::new(store.clone());
         let ports = Ports {
@@ -102,6 +106,7 @@ impl EmbeddedApp {
             listener,
             router: couponrush_api::router(state),
             store,
+            writer_store,
             writer,
             jwt_secret,
             first_start,
@@ -122,6 +127,7 @@ impl EmbeddedApp {
             listener,
             router,
             store,
+            writer_store,
             writer,
             ..
         } = self;
@@ -134,6 +140,7 @@ impl EmbeddedApp {
         // The router (and with it the last handle to the log) is gone: the writer
         // commits what is queued and stops.
         writer.finished().await;
+        writer_store.close().await;
         store.close().await;
         tracing::info!("stopped cleanly");
         Ok(())

@@ -11,5 +11,5 @@ mod persist;
 mod rows;
 mod users;
 
-pub use connect::{SqliteStore, open};
+pub use connect::{SqliteStore, open, open_writer};
 pub use group_commit::{BatchConfig, GroupCommitLog, GroupCommitWriter};
