@@ -52,6 +52,8 @@ pub struct Config {
     pub redis_url: String,
     /// Prepended to every Redis key (isolates deployments sharing one Redis).
     pub redis_key_prefix: String,
+    /// Bound on one gate command of an api node; past it the request is answered 503.
+    pub redis_response_timeout_ms: u64,
     pub kafka_bootstrap_servers: String,
     pub kafka_topic: String,
     /// Partitions of the topic and its dead-letter topic when created at start.
@@ -92,6 +94,7 @@ impl Default for Config {
             database_max_connections: 16,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_key_prefix: "couponrush:".into(),
+            redis_response_timeout_ms: 2_000,
             kafka_bootstrap_servers: "127.0.0.1:9092".into(),
             kafka_topic: "coupon-issue".into(),
             kafka_partitions: 6,
@@ -236,6 +239,11 @@ impl fmt::Display for Config {
         )?;
         writeln!(f, "  redis_url             {}", redact_url(&self.redis_url))?;
         writeln!(f, "  redis_key_prefix      {}", self.redis_key_prefix)?;
+        writeln!(
+            f,
+            "  redis_resp_timeout    {} ms",
+            self.redis_response_timeout_ms
+        )?;
         writeln!(
             f,
             "  kafka_bootstrap       {}",

@@ -147,8 +147,11 @@ impl ApiNode {
             couponrush_mysql::open(&config.database_url, config.database_max_connections)
         })
         .await?;
-        let redis =
-            with_retries("redis", || couponrush_redis::connection(&config.redis_url)).await?;
+        let redis_timeout = Duration::from_millis(config.redis_response_timeout_ms.max(1));
+        let redis = with_retries("redis", || {
+            couponrush_redis::connection_with_timeout(&config.redis_url, redis_timeout)
+        })
+        .await?;
         let gate = Arc::new(
             RedisGate::new(redis.clone(), &config.redis_key_prefix).context("redis gate")?,
         );

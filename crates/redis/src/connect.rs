@@ -17,9 +17,18 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 /// Opens a connection manager to `url` (`redis://host:port[/db]`), failing if the
 /// server cannot be reached now.
 pub async fn connection(url: &str) -> Result<ConnectionManager, RedisError> {
+    connection_with_timeout(url, RESPONSE_TIMEOUT).await
+}
+
+/// As [`connection`], with its own bound on one command (queueing behind other
+/// pipelined commands included).
+pub async fn connection_with_timeout(
+    url: &str,
+    response_timeout: Duration,
+) -> Result<ConnectionManager, RedisError> {
     let client = redis::Client::open(url)?;
     let config = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_response_timeout(Some(response_timeout))
         .set_connection_timeout(Some(CONNECTION_TIMEOUT));
     client.get_connection_manager_with_config(config).await
 }

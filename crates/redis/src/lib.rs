@@ -14,7 +14,7 @@ mod rate_limit;
 mod scripts;
 mod seed;
 
-pub use connect::{RESPONSE_TIMEOUT, connection};
+pub use connect::{RESPONSE_TIMEOUT, connection, connection_with_timeout};
 pub use error::SetupError;
 pub use gate::RedisGate;
 pub use rate_limit::{RateLimit, RedisRateLimiter};

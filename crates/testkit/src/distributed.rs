@@ -68,7 +68,11 @@ pub async fn test_config(tweak: impl FnOnce(&mut Config)) -> Config {
         consumer_group: format!("{topic}-group"),
         kafka_topic: topic,
         kafka_partitions: 6,
-        kafka_produce_timeout_ms: 3_000,
+        // Debug builds with every test in parallel on two cores: a 6,000-request rush can
+        // keep a command queued for seconds. These tests check outcomes, not latency
+        // (the fault tests set their own, short bounds).
+        kafka_produce_timeout_ms: 10_000,
+        redis_response_timeout_ms: 15_000,
         consumer_batch_max_wait_ms: 20,
         retry_base_backoff_ms: 20,
         retry_max_attempts: 3,
