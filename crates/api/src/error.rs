@@ -173,6 +173,14 @@ impl From<IssueError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "COUPON_NOT_ACTIVE", e.to_string())
             }
             IssueError::Unavailable(detail) => Self::unavailable("ISSUE_UNAVAILABLE", &detail),
+            IssueError::Indeterminate(detail) => {
+                tracing::warn!(code = "ISSUE_OUTCOME_UNKNOWN", error = %detail, "issue outcome unknown");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ISSUE_OUTCOME_UNKNOWN",
+                    "the request may have been recorded; GET the issue state instead of retrying",
+                )
+            }
             IssueError::Store(s) => s.into(),
         }
     }

@@ -118,6 +118,12 @@ pub enum LogError {
     /// persistence side's own guard keeps a late write from over-issuing.
     #[error("issue log unavailable: {0}")]
     Unavailable(String),
+    /// The append failed, but the record may be durable all the same (it timed out after
+    /// it was sent). The caller keeps its reservation, so the unit cannot be promised to
+    /// anyone else: if the record is in the log it will be persisted, and if it is not,
+    /// one unit is under-sold, never over-sold.
+    #[error("issue log outcome unknown: {0}")]
+    Indeterminate(String),
 }
 
 /// The durable record of accepted issue requests: a group-committed table in embedded

@@ -132,6 +132,26 @@ impl BrokerProcess {
         );
     }
 
+    /// Freezes the broker (SIGSTOP): connections stay open and requests sent to it wait
+    /// unanswered in its sockets, as with a broker stuck in a long GC pause.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused broker run again (SIGCONT); it then reads what was sent meanwhile.
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("the broker is running");
+        let status = Command::new("kill")
+            .args([format!("-{name}"), child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

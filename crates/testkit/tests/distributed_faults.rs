@@ -109,6 +109,17 @@ async fn broker_outage_answers_503_and_releases_the_reservation() {
     let (_, user) = app.mint_user();
 
     broker.stop();
+    // Until librdkafka has seen the connection drop, a record could still be written
+    // into the dead socket and count as possibly persisted; this test is about a record
+    // that certainly never left, so wait until the node reports Kafka down.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.call(Method::GET, "/ready", None, None).await.status == StatusCode::OK {
+        assert!(
+            Instant::now() < deadline,
+            "the api never noticed the broker was gone"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let failed = app.issue(&user, coupon).await;
     assert_eq!(
         (failed.status, failed.code()),
@@ -147,6 +158,70 @@ async fn broker_outage_answers_503_and_releases_the_reservation() {
         (retried.status, retried.str("result")),
         (StatusCode::ACCEPTED, "ACCEPTED")
     );
+    stack.api.stop().await;
+}
+
+/// A broker that freezes with a record in flight: the append times out, but the record
+/// may be in the log, so the caller hears ISSUE_OUTCOME_UNKNOWN and the unit stays
+/// reserved for them (nobody else can be promised it). When the broker runs again it
+/// reads the request that waited in its socket, and the record is persisted: releasing
+/// the unit would have let a third user be ACCEPTED for stock that no longer exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_in_flight_when_the_broker_freezes_keeps_its_reservation() {
+    let broker = env::BrokerProcess::start().await;
+    let bootstrap = broker.bootstrap();
+    let stack = Distributed::spawn(|c| {
+        c.kafka_bootstrap_servers = bootstrap;
+        c.kafka_produce_timeout_ms = 2_000;
+    })
+    .await;
+    let consumer = stack.start_consumer().await;
+    let app = &stack.api;
+    let coupon = app.active_coupon(2).await;
+    let (_, first) = app.mint_user();
+    let (_, second) = app.mint_user();
+    let (_, third) = app.mint_user();
+    // The producer is connected and known to the broker before it freezes.
+    let r = app.issue(&first, coupon).await;
+    assert_eq!(r.str("result"), "ACCEPTED", "{:?}", r.body);
+
+    broker.pause();
+    let unknown = app.issue(&second, coupon).await;
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "ISSUE_OUTCOME_UNKNOWN"),
+        "{:?}",
+        unknown.body
+    );
+    let stats = app.coupon_stats(coupon).await.body;
+    assert_eq!(
+        (
+            stats["reservedInGate"].as_u64(),
+            stats["remainingInGate"].as_u64()
+        ),
+        (Some(2), Some(0)),
+        "the unit stays reserved: {stats}"
+    );
+    assert_eq!(
+        app.issue_state(&second, coupon).await.str("state"),
+        "ACCEPTED"
+    );
+    let later = app.issue(&third, coupon).await;
+    assert_eq!(later.str("result"), "SOLD_OUT", "{:?}", later.body);
+
+    broker.resume();
+    assert_eq!(
+        stack
+            .wait_persisted(coupon, 2, Duration::from_secs(60))
+            .await,
+        2,
+        "the record that waited in the frozen broker's socket is persisted"
+    );
+    assert_eq!(
+        app.issue_state(&second, coupon).await.str("state"),
+        "ISSUED"
+    );
+    consumer.stop().await;
     stack.api.stop().await;
 }
 

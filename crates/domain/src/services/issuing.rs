@@ -9,7 +9,9 @@ use crate::coupon::{Coupon, CouponStatus};
 use crate::error::StoreError;
 use crate::ids::{CouponId, RequestId, UserId};
 use crate::issue::{IssueOutcome, IssueRequest, IssueState};
-use crate::ports::{Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, Reservation};
+use crate::ports::{
+    Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, LogError, Reservation,
+};
 use crate::services::{CouponCache, Ports};
 use std::sync::Arc;
 
@@ -23,6 +25,10 @@ pub enum IssueError {
     /// was given back, so the caller may retry.
     #[error("issuing is temporarily unavailable: {0}")]
     Unavailable(String),
+    /// The request may have been recorded: the reservation is kept, and the caller's
+    /// issue state tells ACCEPTED (then ISSUED if the record was durable).
+    #[error("the outcome of the request is unknown: {0}")]
+    Indeterminate(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -103,7 +109,11 @@ impl Issuing {
         };
         match self.log.append(request).await {
             Ok(()) => Ok(IssueOutcome::Accepted),
-            Err(log_err) => {
+            Err(LogError::Indeterminate(detail)) => {
+                tracing::warn!(%coupon_id, %user_id, error = %detail, "append outcome unknown; the reservation is kept");
+                Err(IssueError::Indeterminate(detail))
+            }
+            Err(log_err @ LogError::Unavailable(_)) => {
                 if let Err(gate_err) = self.gate.release(coupon_id, user_id).await {
                     // The unit stays reserved for a user without a row: stock is
                     // under-sold, never over-sold. Reported so operators can reseed.

@@ -2,6 +2,12 @@
 //! returns only when the broker has acknowledged the record, so an ACCEPTED answer is
 //! in the log before the caller hears it.
 //!
+//! A failed append says whether the record may still be in the log (see `delivery.rs`):
+//! `LogError::Unavailable` when librdkafka is sure it is not (the caller releases its
+//! reservation), `LogError::Indeterminate` when the broker may have written it (the
+//! reservation is kept: releasing it could let a later request take a unit this record
+//! will consume).
+//!
 //! The producer heals itself: librdkafka's idempotent producer can end in a fatal state
 //! (or, against a broker that lost its producer state, keep timing out after the broker
 //! is back). After a fatal error, or after [`REBUILD_AFTER_FAILURES`] failures in a row
@@ -13,26 +19,39 @@
 //! from the task-local scope the HTTP middleware set (the `IssueLog` port stays free of
 //! it), so the consumer can log it with the record.
 
+mod delivery;
+
 use crate::config::KafkaConfig;
 use crate::message::{IssueMessage, TRACE_ID_HEADER};
 use async_trait::async_trait;
 use couponrush_domain::IssueRequest;
 use couponrush_domain::ports::{IssueLog, LogError};
 use couponrush_telemetry::trace::current_trace_id;
-use rdkafka::error::KafkaError;
+use delivery::{Delivery, Reports};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::util::Timeout;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// Failures in a row (with no success between) after which the producer is replaced.
 pub const REBUILD_AFTER_FAILURES: u32 = 3;
 
+/// How long a full local queue is waited out (in steps) before the append fails.
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(2);
+
+/// Beyond `message.timeout.ms`, how long to wait for a delivery report that librdkafka
+/// owes us before treating the record as possibly persisted.
+const REPORT_GRACE: Duration = Duration::from_secs(5);
+
+type IssueProducer = ThreadedProducer<Reports>;
+
 pub struct KafkaLog {
     config: KafkaConfig,
-    producer: RwLock<Arc<FutureProducer>>,
+    producer: RwLock<Arc<IssueProducer>>,
     failures_in_a_row: AtomicU32,
     rebuilds: AtomicU32,
     /// When the producer was last built; also serialises rebuilds.
@@ -51,7 +70,7 @@ impl KafkaLog {
         })
     }
 
-    fn current(&self) -> Arc<FutureProducer> {
+    fn current(&self) -> Arc<IssueProducer> {
         self.producer
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -64,7 +83,7 @@ impl KafkaLog {
     }
 
     /// Called after `failed` (the producer that was used) reported an error.
-    fn after_failure(&self, failed: &Arc<FutureProducer>) {
+    fn after_failure(&self, failed: &Arc<IssueProducer>) {
         let failures = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
         let fatal = failed.client().fatal_error();
         if fatal.is_none() && failures < REBUILD_AFTER_FAILURES {
@@ -99,10 +118,7 @@ impl KafkaLog {
         tokio::task::spawn_blocking(move || {
             producer
                 .client()
-                .fetch_metadata(
-                    Some(&topic),
-                    Timeout::After(std::time::Duration::from_secs(2)),
-                )
+                .fetch_metadata(Some(&topic), Timeout::After(Duration::from_secs(2)))
                 .is_ok()
         })
         .await
@@ -115,30 +131,69 @@ impl KafkaLog {
         request: &IssueRequest,
         trace_id: Option<&str>,
     ) -> Result<(), LogError> {
-        let payload = IssueMessage::from(request).to_json();
-        let key = request.user_id.into_uuid();
-        let mut record = FutureRecord::to(&self.config.topic)
-            .payload(&payload)
-            .key(key.as_bytes().as_slice());
-        if let Some(trace) = trace_id {
-            record = record.headers(OwnedHeaders::new().insert(Header {
-                key: TRACE_ID_HEADER,
-                value: Some(trace),
-            }));
-        }
         let producer = self.current();
-        match producer
-            .send(record, Timeout::After(self.config.produce_timeout))
-            .await
-        {
-            Ok(_) => {
+        let delivery = self.deliver(&producer, request, trace_id).await;
+        match delivery {
+            Delivery::Persisted => {
                 self.failures_in_a_row.store(0, Ordering::Relaxed);
                 Ok(())
             }
-            Err((e, _)) => {
+            Delivery::NotPersisted(e) => {
                 self.after_failure(&producer);
                 Err(LogError::Unavailable(format!("kafka produce: {e}")))
             }
+            Delivery::PossiblyPersisted(e) => {
+                self.after_failure(&producer);
+                Err(LogError::Indeterminate(format!("kafka produce: {e}")))
+            }
+        }
+    }
+
+    /// Enqueues the record (waiting out a full local queue within the produce timeout)
+    /// and awaits its delivery report.
+    async fn deliver(
+        &self,
+        producer: &IssueProducer,
+        request: &IssueRequest,
+        trace_id: Option<&str>,
+    ) -> Delivery {
+        let payload = IssueMessage::from(request).to_json();
+        let key = request.user_id.into_uuid();
+        let headers = trace_id.map(|trace| {
+            OwnedHeaders::new().insert(Header {
+                key: TRACE_ID_HEADER,
+                value: Some(trace),
+            })
+        });
+        let deadline = tokio::time::Instant::now() + self.config.produce_timeout;
+        let (report, answer) = oneshot::channel();
+        let mut record = BaseRecord::with_opaque_to(&self.config.topic, Box::new(report))
+            .payload(&payload)
+            .key(key.as_bytes().as_slice());
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    record = back;
+                    tokio::time::sleep(QUEUE_FULL_BACKOFF).await;
+                }
+                // Never handed to librdkafka: certainly not in the log.
+                Err((e, _)) => return Delivery::NotPersisted(e),
+            }
+        }
+        // librdkafka reports every record within message.timeout.ms; the grace covers a
+        // report that is late, and a missing one is treated as the ambiguous case.
+        let bound = self.config.produce_timeout + REPORT_GRACE;
+        match tokio::time::timeout(bound, answer).await {
+            Ok(Ok(delivery)) => delivery,
+            Ok(Err(_)) | Err(_) => Delivery::PossiblyPersisted(KafkaError::MessageProduction(
+                RDKafkaErrorCode::MessageTimedOut,
+            )),
         }
     }
 
@@ -150,18 +205,18 @@ impl KafkaLog {
     }
 }
 
-fn build_producer(config: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
+fn build_producer(config: &KafkaConfig) -> Result<IssueProducer, KafkaError> {
     let timeout_ms = config.produce_timeout.as_millis().max(1).to_string();
     config
         .client()
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", config.linger_ms.to_string())
-        // librdkafka gives up on a record after this long; the append then fails and
-        // the reservation is released. Keep it equal to our own bound.
+        // librdkafka gives up on a record after this long; the append then fails. Keep it
+        // equal to our own bound.
         .set("message.timeout.ms", &timeout_ms)
         .set("request.timeout.ms", &timeout_ms)
-        .create()
+        .create_with_context(Reports)
 }
 
 #[async_trait]
