@@ -94,7 +94,7 @@ async fn consumer_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
     stack.api.stop().await;
 }
 
-/// Broker down → 503 and the reservation released; broker back → the same user is ACCEPTED.
+/// Broker down → 503 and the reservation released; broker back → issuing recovers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_answers_503_and_releases_the_reservation() {
     let mut broker = env::BrokerProcess::start().await;
@@ -105,7 +105,7 @@ async fn broker_outage_answers_503_and_releases_the_reservation() {
     })
     .await;
     let app = &stack.api;
-    let coupon = app.active_coupon(1).await;
+    let coupon = app.active_coupon(10).await;
     let (_, user) = app.mint_user();
 
     broker.stop();
@@ -134,7 +134,7 @@ async fn broker_outage_answers_503_and_releases_the_reservation() {
             stats["reservedInGate"].as_u64(),
             stats["remainingInGate"].as_u64()
         ),
-        (Some(0), Some(1))
+        (Some(0), Some(10))
     );
 
     broker.restart().await;
@@ -143,20 +143,48 @@ async fn broker_outage_answers_503_and_releases_the_reservation() {
         .unwrap();
     // The producer reconnects on its own. An empty broker forgets the idempotent
     // producer's id, which can leave librdkafka timing out for good; the log then
-    // replaces its producer after a few failures in a row. Bounded tries.
-    let mut last = None;
-    for _ in 0..10 {
+    // replaces its producer after a few failures in a row. Until then an append may
+    // also time out after the record was sent (ISSUE_OUTCOME_UNKNOWN): that caller
+    // keeps the unit, so a retry of theirs says ALREADY_ISSUED, and the next user
+    // tries. Bounded tries; recovered means somebody is ACCEPTED.
+    let mut outcome_unknown = HashSet::new();
+    let mut tries = 0;
+    let (mut current, mut user) = (0, user);
+    let accepted = loop {
+        tries += 1;
+        assert!(
+            tries <= 20,
+            "the api did not recover after the broker came back"
+        );
         let r = app.issue(&user, coupon).await;
-        if r.status != StatusCode::SERVICE_UNAVAILABLE {
-            last = Some(r);
-            break;
+        match (r.status, r.code(), r.str("result")) {
+            (StatusCode::ACCEPTED, _, "ACCEPTED") => break user,
+            (StatusCode::SERVICE_UNAVAILABLE, "ISSUE_UNAVAILABLE", _) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, "ISSUE_OUTCOME_UNKNOWN", _) => {
+                let retry = app.issue(&user, coupon).await;
+                assert_eq!(
+                    retry.str("result"),
+                    "ALREADY_ISSUED",
+                    "an unknown outcome keeps the unit"
+                );
+                assert!(outcome_unknown.insert(current));
+                current += 1;
+                user = app.mint_user().1;
+            }
+            other => panic!("unexpected answer {other:?}: {:?}", r.body),
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let retried = last.expect("the api recovered after the broker came back");
+    };
     assert_eq!(
-        (retried.status, retried.str("result")),
-        (StatusCode::ACCEPTED, "ACCEPTED")
+        app.issue_state(&accepted, coupon).await.str("state"),
+        "ACCEPTED"
+    );
+    let stats = app.coupon_stats(coupon).await.body;
+    assert_eq!(
+        stats["reservedInGate"].as_u64(),
+        Some(outcome_unknown.len() as u64 + 1),
+        "{stats}"
     );
     stack.api.stop().await;
 }
