@@ -64,12 +64,17 @@ impl ApiError {
 
     /// A dependency failed: logged here with its detail, answered without it.
     fn unavailable(code: &'static str, detail: &dyn std::fmt::Display) -> Self {
+        Self::dependency_failed(code, "temporarily unavailable, please retry", detail)
+    }
+
+    /// 503 with `message` for the caller; the detail goes to the log only.
+    fn dependency_failed(
+        code: &'static str,
+        message: &'static str,
+        detail: &dyn std::fmt::Display,
+    ) -> Self {
         tracing::warn!(code, error = %detail, "dependency unavailable");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code,
-            "temporarily unavailable, please retry",
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 }
 
@@ -173,14 +178,11 @@ impl From<IssueError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "COUPON_NOT_ACTIVE", e.to_string())
             }
             IssueError::Unavailable(detail) => Self::unavailable("ISSUE_UNAVAILABLE", &detail),
-            IssueError::Indeterminate(detail) => {
-                tracing::warn!(code = "ISSUE_OUTCOME_UNKNOWN", error = %detail, "issue outcome unknown");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ISSUE_OUTCOME_UNKNOWN",
-                    "the request may have been recorded; GET the issue state instead of retrying",
-                )
-            }
+            IssueError::Indeterminate(detail) => Self::dependency_failed(
+                "ISSUE_OUTCOME_UNKNOWN",
+                "the request may have been recorded; GET the issue state instead of retrying",
+                &detail,
+            ),
             IssueError::Store(s) => s.into(),
         }
     }

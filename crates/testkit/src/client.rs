@@ -234,4 +234,13 @@ impl TestApp {
         )
         .await
     }
+
+    /// The gate's side of the coupon's stats: (reserved, remaining), `None` if unseeded.
+    pub async fn gate_stock(&self, coupon: Uuid) -> (Option<u64>, Option<u64>) {
+        let stats = self.coupon_stats(coupon).await.body;
+        (
+            stats["reservedInGate"].as_u64(),
+            stats["remainingInGate"].as_u64(),
+        )
+    }
 }

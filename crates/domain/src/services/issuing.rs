@@ -109,10 +109,8 @@ impl Issuing {
         };
         match self.log.append(request).await {
             Ok(()) => Ok(IssueOutcome::Accepted),
-            Err(LogError::Indeterminate(detail)) => {
-                tracing::warn!(%coupon_id, %user_id, error = %detail, "append outcome unknown; the reservation is kept");
-                Err(IssueError::Indeterminate(detail))
-            }
+            // The reservation is kept: the record may be in the log.
+            Err(LogError::Indeterminate(detail)) => Err(IssueError::Indeterminate(detail)),
             Err(log_err @ LogError::Unavailable(_)) => {
                 if let Err(gate_err) = self.gate.release(coupon_id, user_id).await {
                     // The unit stays reserved for a user without a row: stock is

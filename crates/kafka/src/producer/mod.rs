@@ -53,7 +53,6 @@ pub struct KafkaLog {
     config: KafkaConfig,
     producer: RwLock<Arc<IssueProducer>>,
     failures_in_a_row: AtomicU32,
-    rebuilds: AtomicU32,
     /// When the producer was last built; also serialises rebuilds.
     built_at: Mutex<Instant>,
 }
@@ -65,7 +64,6 @@ impl KafkaLog {
             producer: RwLock::new(Arc::new(build_producer(config)?)),
             config: config.clone(),
             failures_in_a_row: AtomicU32::new(0),
-            rebuilds: AtomicU32::new(0),
             built_at: Mutex::new(Instant::now()),
         })
     }
@@ -75,11 +73,6 @@ impl KafkaLog {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-    }
-
-    /// How many producers this log has built beyond the first (for tests and logs).
-    pub fn rebuilds(&self) -> u32 {
-        self.rebuilds.load(Ordering::Relaxed)
     }
 
     /// Called after `failed` (the producer that was used) reported an error.
@@ -104,7 +97,6 @@ impl KafkaLog {
                     .unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
                 *built_at = Instant::now();
                 self.failures_in_a_row.store(0, Ordering::Relaxed);
-                self.rebuilds.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(failures, fatal = ?fatal, "replaced the Kafka producer");
             }
             Err(e) => tracing::error!(error = %e, "could not replace the Kafka producer"),
@@ -135,7 +127,11 @@ impl KafkaLog {
         let delivery = self.deliver(&producer, request, trace_id).await;
         match delivery {
             Delivery::Persisted => {
-                self.failures_in_a_row.store(0, Ordering::Relaxed);
+                // Read first: every append succeeds in the normal case, and a store on
+                // each would bounce this cache line between the worker threads.
+                if self.failures_in_a_row.load(Ordering::Relaxed) != 0 {
+                    self.failures_in_a_row.store(0, Ordering::Relaxed);
+                }
                 Ok(())
             }
             Delivery::NotPersisted(e) => {
@@ -159,19 +155,16 @@ impl KafkaLog {
     ) -> Delivery {
         let payload = IssueMessage::from(request).to_json();
         let key = request.user_id.into_uuid();
-        let headers = trace_id.map(|trace| {
-            OwnedHeaders::new().insert(Header {
-                key: TRACE_ID_HEADER,
-                value: Some(trace),
-            })
-        });
         let deadline = tokio::time::Instant::now() + self.config.produce_timeout;
         let (report, answer) = oneshot::channel();
         let mut record = BaseRecord::with_opaque_to(&self.config.topic, Box::new(report))
             .payload(&payload)
             .key(key.as_bytes().as_slice());
-        if let Some(h) = headers {
-            record = record.headers(h);
+        if let Some(trace) = trace_id {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: TRACE_ID_HEADER,
+                value: Some(trace),
+            }));
         }
         loop {
             match producer.send(record) {
