@@ -32,6 +32,10 @@ pub struct ApiError {
     pub field: Option<&'static str>,
 }
 
+/// What a 503 asks the client to wait before retrying (`Retry-After`, seconds): a
+/// dependency blip or a gate being seeded is over within about a second.
+const RETRY_AFTER_SECS: &str = "1";
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -85,7 +89,14 @@ impl IntoResponse for ApiError {
             message: self.message,
             field: self.field,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 

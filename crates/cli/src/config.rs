@@ -4,6 +4,7 @@
 //! without secrets.
 
 use anyhow::{Context, bail};
+use couponrush_domain::services::IssueSettings;
 use couponrush_telemetry::LogFormat;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -36,8 +37,16 @@ pub struct Config {
     pub batch_queue_capacity: usize,
     /// SQLite connections for reads and small writes.
     pub db_max_connections: u32,
+    /// Time between background WAL checkpoints (PASSIVE, beside the commits).
+    pub wal_checkpoint_interval_ms: u64,
+    /// WAL size in frames (pages) past which commits are held briefly so the WAL
+    /// restarts from its start: the bound on the WAL file.
+    pub wal_restart_frames: u32,
     /// How long the issue path may use a cached coupon definition.
     pub coupon_cache_ttl_ms: u64,
+    /// Longest an issue request waits for its coupon's gate to be seeded (once per
+    /// coupon per process) before it is answered 503 `ISSUE_UNAVAILABLE`.
+    pub gate_seed_wait_ms: u64,
     /// `text` or `json`.
     pub log_format: String,
     /// `couponrush consumer`: admin listen address serving `/metrics` and `/health`
@@ -87,7 +96,10 @@ impl Default for Config {
             batch_max_wait_ms: 2,
             batch_queue_capacity: 65_536,
             db_max_connections: 8,
+            wal_checkpoint_interval_ms: 250,
+            wal_restart_frames: 16_384,
             coupon_cache_ttl_ms: 1_000,
+            gate_seed_wait_ms: 2_000,
             log_format: "text".into(),
             metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9100)),
             database_url: "mysql://root@127.0.0.1:3306/couponrush".into(),
@@ -153,6 +165,9 @@ impl Config {
         if self.db_max_connections == 0 {
             bail!("db_max_connections must be at least 1");
         }
+        if self.wal_checkpoint_interval_ms == 0 || self.wal_restart_frames == 0 {
+            bail!("wal_checkpoint_interval_ms and wal_restart_frames must be at least 1");
+        }
         if matches!(&self.jwt_secret, Some(s) if s.len() < 16) {
             bail!("jwt_secret must be at least 16 characters");
         }
@@ -187,8 +202,11 @@ impl Config {
         Duration::from_secs(self.token_ttl_secs)
     }
 
-    pub fn coupon_cache_ttl(&self) -> Duration {
-        Duration::from_millis(self.coupon_cache_ttl_ms)
+    pub fn issue_settings(&self) -> IssueSettings {
+        IssueSettings {
+            coupon_cache_ttl: Duration::from_millis(self.coupon_cache_ttl_ms),
+            gate_seed_wait: Duration::from_millis(self.gate_seed_wait_ms.max(1)),
+        }
     }
 
     pub fn batch_config(&self) -> couponrush_sqlite::BatchConfig {
@@ -196,6 +214,10 @@ impl Config {
             max_rows: self.batch_max_rows,
             max_wait: Duration::from_millis(self.batch_max_wait_ms),
             queue_capacity: self.batch_queue_capacity,
+            checkpoint: couponrush_sqlite::CheckpointConfig {
+                interval: Duration::from_millis(self.wal_checkpoint_interval_ms),
+                restart_frames: self.wal_restart_frames,
+            },
         }
     }
 }
@@ -224,7 +246,13 @@ impl fmt::Display for Config {
         writeln!(f, "  batch_max_wait_ms     {}", self.batch_max_wait_ms)?;
         writeln!(f, "  batch_queue_capacity  {}", self.batch_queue_capacity)?;
         writeln!(f, "  db_max_connections    {}", self.db_max_connections)?;
+        writeln!(
+            f,
+            "  wal_checkpoint        every {} ms, restart past {} frames",
+            self.wal_checkpoint_interval_ms, self.wal_restart_frames
+        )?;
         writeln!(f, "  coupon_cache_ttl_ms   {}", self.coupon_cache_ttl_ms)?;
+        writeln!(f, "  gate_seed_wait_ms     {}", self.gate_seed_wait_ms)?;
         writeln!(f, "  log_format            {}", self.log_format)?;
         writeln!(f, "  metrics_bind          {}", self.metrics_bind)?;
         writeln!(

@@ -6,6 +6,7 @@
 //! Metrics: an api node serves `/metrics` on its HTTP port; a consumer node, which has
 //! no API, on its admin port (`metrics_bind`, with `/health`).
 
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::instrumented::{InstrumentedGate, InstrumentedLog};
 use anyhow::{Context, bail};
@@ -16,7 +17,7 @@ use couponrush_consumer::{
     ConsumerSettings, DeadLetterWorker, IssueWorker, KafkaPayloadReplayer, RetryPolicy,
     WorkerCounters,
 };
-use couponrush_domain::ports::{IssuePersister, RateLimiter, SystemClock};
+use couponrush_domain::ports::{IssuePersister, RateLimiter};
 use couponrush_domain::services::{CouponRush, Ports, SignupError};
 use couponrush_domain::{Password, Username};
 use couponrush_kafka::{KafkaConfig, KafkaLog};
@@ -169,7 +170,7 @@ impl ApiNode {
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
         };
-        let app = CouponRush::new(ports, config.coupon_cache_ttl());
+        let app = CouponRush::new(ports, config.issue_settings());
         let admin_created = ensure_admin(&app, config).await?;
         let state = Arc::new(AppContext {
             app,
@@ -217,10 +218,7 @@ impl ApiNode {
             ..
         } = self;
         let _pool_gauges = sample_pool(&store);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server")?;
+        crate::serve::serve(listener, router, shutdown).await;
         log.flush();
         store.close().await;
         tracing::info!("api node stopped cleanly");
@@ -331,17 +329,17 @@ impl ConsumerNode {
         // Both workers and the admin port run inside this future (not spawned), so
         // dropping it drops them: that is what a crash looks like to the group, and
         // what tests use.
-        let admin = axum::serve(admin, couponrush_api::ops_router())
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let admin = crate::serve::serve(
+            admin,
+            couponrush_api::ops_router(),
+            stopped(stop_rx.clone()),
+        );
         let workers = async {
-            let (_, _, served) = tokio::join!(
+            tokio::join!(
                 issue.run(stopped(stop_rx.clone())),
                 dead_letters.run(stopped(stop_rx)),
-                admin.into_future()
+                admin
             );
-            if let Err(e) = served {
-                tracing::error!(error = %e, "metrics port failed");
-            }
         };
         let signal = async {
             shutdown.await;

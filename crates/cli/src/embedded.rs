@@ -6,6 +6,7 @@
 //! shutdown future resolves, then drains: in-flight requests finish, the last batch
 //! commits, the database closes. Metrics are served at `/metrics` on the same port.
 
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::instrumented::{InstrumentedGate, InstrumentedLog};
 use crate::secrets;
@@ -13,7 +14,6 @@ use anyhow::Context;
 use async_trait::async_trait;
 use couponrush_api::{AppContext, DependencyStatus, Readiness};
 use couponrush_auth::{Argon2Hasher, TokenCodec};
-use couponrush_domain::ports::SystemClock;
 use couponrush_domain::services::{CouponRush, Ports};
 use couponrush_domain::{Password, Username};
 use couponrush_memory::MemoryGate;
@@ -83,7 +83,7 @@ impl EmbeddedApp {
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
         };
-        let app = CouponRush::new(ports, config.coupon_cache_ttl());
+        let app = CouponRush::new(ports, config.issue_settings());
 
         let first_start = ensure_admin(&app, config).await?;
         let seeded = app
@@ -133,10 +133,7 @@ impl EmbeddedApp {
         } = self;
         let pool = store.pool().clone();
         let _pool_gauges = telemetry_metrics::sample_pool(move || (pool.size(), pool.num_idle()));
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server")?;
+        crate::serve::serve(listener, router, shutdown).await;
         // The router (and with it the last handle to the log) is gone: the writer
         // commits what is queued and stops.
         writer.finished().await;

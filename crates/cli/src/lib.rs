@@ -2,11 +2,13 @@
 //! `couponrush` binary (main.rs) is a thin shell over this library, and `testkit` starts
 //! the same wiring in-process.
 
+pub mod clock;
 pub mod config;
 pub mod distributed;
 pub mod embedded;
 pub mod instrumented;
 pub mod secrets;
+pub mod serve;
 pub mod shutdown;
 
 pub use config::Config;

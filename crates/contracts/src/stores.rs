@@ -31,6 +31,7 @@ pub async fn run_all<S: Stores + ?Sized + 'static>(store: Arc<S>) {
     coupons_are_listed_by_status_oldest_first(s).await;
 
     persisted_rows_are_readable(s).await;
+    holders_of_many_coupons_come_in_one_read(s).await;
     owned_coupons_are_listed_newest_first_with_their_coupon(s).await;
     redelivery_is_a_no_op(s).await;
     duplicates_within_one_batch_count_once(s).await;
@@ -312,6 +313,34 @@ pub async fn persisted_rows_are_readable<S: Stores + ?Sized>(store: &S) {
     assert_eq!(store.issued_count(c.id).await.unwrap(), 3);
     assert_eq!(store.find_issued(UserId::new(), c.id).await.unwrap(), None);
     assert!(store.holders(CouponId::new()).await.unwrap().is_empty());
+}
+
+pub async fn holders_of_many_coupons_come_in_one_read<S: Stores + ?Sized>(store: &S) {
+    let (a, b, empty) = (
+        stored_coupon(store, 10).await,
+        stored_coupon(store, 10).await,
+        stored_coupon(store, 10).await,
+    );
+    let (for_a, for_b) = (requests(a.id, 3), requests(b.id, 2));
+    store.persist(&for_a).await.unwrap();
+    store.persist(&for_b).await.unwrap();
+    // Enough coupons for the adapter to split the read into several statements.
+    let mut asked: Vec<CouponId> = (0..1_200).map(|_| CouponId::new()).collect();
+    asked.extend([empty.id, b.id, a.id]);
+    let mut holders = store.holders_of(&asked).await.unwrap();
+    assert_eq!(
+        sorted(holders.remove(&a.id).expect("a's holders")),
+        sorted(for_a.iter().map(|r| r.user_id).collect())
+    );
+    assert_eq!(
+        sorted(holders.remove(&b.id).expect("b's holders")),
+        sorted(for_b.iter().map(|r| r.user_id).collect())
+    );
+    assert!(
+        holders.is_empty(),
+        "coupons without holders have no entry: {holders:?}"
+    );
+    assert!(store.holders_of(&[]).await.unwrap().is_empty());
 }
 
 pub async fn owned_coupons_are_listed_newest_first_with_their_coupon<S: Stores + ?Sized>(

@@ -20,7 +20,9 @@ impl ValidationError {
 
 /// What a store, gate or log adapter may report. Adapters map their driver errors here,
 /// so use cases can tell a duplicate from an outage without knowing the technology.
-#[derive(Debug, thiserror::Error)]
+/// `Clone` so that one read shared by many waiters (single flight) can hand each the
+/// same error.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness constraint refused the write (e.g. a taken username).
     #[error("conflict: {0}")]

@@ -12,6 +12,9 @@ use crate::issue::{IssueRequest, IssuedCoupon, OwnedCoupon};
 use crate::user::{Password, PasswordHash, User, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::time::Duration;
 
 /// Where users live.
 #[async_trait]
@@ -53,8 +56,23 @@ pub trait IssuedCouponStore: Send + Sync {
     ) -> Result<Option<IssuedCoupon>, StoreError>;
     /// The user's coupons with their definitions, newest first.
     async fn list_owned(&self, user: UserId) -> Result<Vec<OwnedCoupon>, StoreError>;
-    /// Every user holding this coupon: what a gate is rebuilt from.
-    async fn holders(&self, coupon: CouponId) -> Result<Vec<UserId>, StoreError>;
+    /// Every user holding each of `coupons`, in one read: what gates are rebuilt from.
+    /// A coupon with no holders (or unknown) has no entry. Must be a range read per
+    /// coupon (an index leading with the coupon), never a scan of the whole table: it
+    /// runs when a coupon's gate is (re)built, and the table holds every earlier event.
+    async fn holders_of(
+        &self,
+        coupons: &[CouponId],
+    ) -> Result<HashMap<CouponId, Vec<UserId>>, StoreError>;
+
+    /// Every user holding this coupon.
+    async fn holders(&self, coupon: CouponId) -> Result<Vec<UserId>, StoreError> {
+        Ok(self
+            .holders_of(&[coupon])
+            .await?
+            .remove(&coupon)
+            .unwrap_or_default())
+    }
     /// Marks the coupon used if it is owned and unused; returns whether a row changed,
     /// so two concurrent uses cannot both succeed.
     async fn mark_used(
@@ -143,19 +161,12 @@ pub trait PasswordHasher: Send + Sync {
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool;
 }
 
-/// The time, so rules about expiry can be tested at any instant.
+/// The time, so rules about expiry can be tested at any instant, and waiting for it,
+/// so a use case can bound how long a caller waits without naming a runtime.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
-}
-
-/// The wall clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
+    /// Resolves after `duration` (the runtime's timer).
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }
 
 /// What persisting one batch of accepted requests did.

@@ -1,24 +1,36 @@
 //! The command line of `couponrush loadtest`, and the small parsers it needs (durations
-//! like `1.5s`, k6-style ramp stages). Defaults that depend on the scenario are resolved
-//! here once, so the scenarios read plain numbers.
+//! like `1.5s`, k6-style ramp stages; thresholds live in `thresholds`). Defaults that
+//! depend on the scenario are resolved here once, so the scenarios read plain numbers.
 
+use crate::thresholds::{self, Threshold};
 use clap::ArgAction;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The exit codes, for `--help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  verdict PASS (or --no-verify) and every threshold held
+  1  verdict FAIL: the server broke a guarantee
+  2  verdict INCONCLUSIVE: unanswered requests could explain a miscount
+  3  verdict PASS (or --no-verify), but a threshold was crossed
+  (--scenario mint exits 0 once the tokens are written)";
+
 /// Drive a running couponrush with a rush and check correctness.
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct Args {
     /// Base URL of the server (plain HTTP/1.1).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub target: String,
 
-    /// What to run: `rush` (default), `rate` (constant arrival rate; implied by --rate)
-    /// or `health` (constant load on GET /health: the server's ceiling).
+    /// What to run: `rush` (default), `rate` (constant arrival rate; implied by --rate),
+    /// `health` (constant load on GET /health: the server's ceiling) or `mint` (write
+    /// --users tokens to --tokens-out for another client such as wrk; sends nothing).
     #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
 
-    /// Distinct virtual users in a rush.
+    /// Distinct virtual users in a rush (or tokens to mint).
     #[arg(long, default_value_t = 10_000)]
     pub users: u64,
 
@@ -96,7 +108,30 @@ pub struct Args {
     #[arg(long)]
     pub json: Option<PathBuf>,
 
-    /// No live progress line on stderr.
+    /// A pass/fail criterion on the run's figures, k6 style; repeat the flag for more.
+    /// METRIC OP LIMIT: latency `p50|p90|p95|p99|max|avg` with a unit (`p95<500ms`,
+    /// `p99<=1s`); `errors<0.1%` (failed or unanswered requests and dropped arrivals, as
+    /// a share of those sent or due); `unanswered<=N` (users with no definite answer);
+    /// `rps>N` (requests/s). Ops: < <= > >= ==. Judged apart from the verdict; a crossed
+    /// threshold exits 3. Default for rush and rate: p95<500ms, p99<1s, errors<0.1%,
+    /// unanswered==0; for health: errors<0.1%.
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = thresholds::parse)]
+    pub thresholds: Vec<Threshold>,
+
+    /// Judge no thresholds, not even the defaults.
+    #[arg(long, conflicts_with = "thresholds")]
+    pub no_thresholds: bool,
+
+    /// --scenario mint: write the tokens here, one bare token (no `Bearer `) per line.
+    #[arg(long, value_name = "FILE")]
+    pub tokens_out: Option<PathBuf>,
+
+    /// --scenario mint: split the tokens evenly over FILE.0 … FILE.{K-1} (e.g. one per
+    /// wrk thread) instead of writing FILE.
+    #[arg(long, value_name = "K")]
+    pub tokens_split: Option<usize>,
+
+    /// No live progress line or status lines on stderr (the summary on stdout stays).
     #[arg(long)]
     pub quiet: bool,
 }
@@ -107,6 +142,7 @@ pub enum Scenario {
     Rush,
     Rate,
     Health,
+    Mint,
 }
 
 impl Scenario {
@@ -115,6 +151,7 @@ impl Scenario {
             Self::Rush => "rush",
             Self::Rate => "rate",
             Self::Health => "health",
+            Self::Mint => "mint",
         }
     }
 }
@@ -198,10 +235,22 @@ impl Args {
         (rate * self.duration_or_default().as_secs_f64()).round() as u64
     }
 
+    /// The thresholds to judge: the flags', else the scenario's defaults, none with
+    /// --no-thresholds.
+    pub fn thresholds_in_effect(&self) -> Vec<Threshold> {
+        if self.no_thresholds {
+            Vec::new()
+        } else if self.thresholds.is_empty() {
+            thresholds::defaults(self.scenario())
+        } else {
+            self.thresholds.clone()
+        }
+    }
+
     /// Distinct users the scenario needs.
     pub fn user_count(&self) -> u64 {
         match self.scenario() {
-            Scenario::Rush => self.users,
+            Scenario::Rush | Scenario::Mint => self.users,
             Scenario::Rate => self.arrivals(),
             Scenario::Health => 0,
         }
@@ -249,8 +298,30 @@ impl Args {
                 );
             }
             Scenario::Health => {}
+            Scenario::Mint => {
+                anyhow::ensure!(
+                    self.tokens_out.is_some(),
+                    "--scenario mint needs --tokens-out FILE"
+                );
+                anyhow::ensure!(self.users >= 1, "--users must be at least 1");
+                anyhow::ensure!(!self.signup, "--scenario mint mints tokens: no --signup");
+                anyhow::ensure!(self.rate.is_none(), "--rate belongs to --scenario rate");
+                if let Some(k) = self.tokens_split {
+                    anyhow::ensure!(
+                        k >= 1 && k as u64 <= self.users,
+                        "--tokens-split must be between 1 and --users ({})",
+                        self.users
+                    );
+                }
+            }
         }
-        if scenario != Scenario::Health && self.signup {
+        if scenario != Scenario::Mint {
+            anyhow::ensure!(
+                self.tokens_out.is_none() && self.tokens_split.is_none(),
+                "--tokens-out and --tokens-split belong to --scenario mint"
+            );
+        }
+        if !matches!(scenario, Scenario::Health | Scenario::Mint) && self.signup {
             anyhow::ensure!(
                 self.admin_password.is_some(),
                 "--signup needs --admin-password (or COUPONRUSH_ADMIN_PASSWORD) for the admin token"
@@ -361,5 +432,55 @@ mod tests {
         r.validate().unwrap();
         let bad = Args::try_from_argv(["lt", "--scenario", "rate"]).unwrap();
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn thresholds_are_flags_with_defaults_and_an_off_switch() {
+        let exprs = |a: &Args| {
+            a.thresholds_in_effect()
+                .into_iter()
+                .map(|t| t.expr)
+                .collect::<Vec<_>>()
+        };
+        let a = Args::try_from_argv(["lt"]).unwrap();
+        assert_eq!(
+            exprs(&a),
+            ["p95<500ms", "p99<1s", "errors<0.1%", "unanswered==0"]
+        );
+        let a = Args::try_from_argv([
+            "lt",
+            "--threshold",
+            "p95<200ms",
+            "--threshold",
+            "rps > 1000",
+        ])
+        .unwrap();
+        assert_eq!(
+            exprs(&a),
+            ["p95<200ms", "rps>1000"],
+            "the flags replace the defaults"
+        );
+        let a = Args::try_from_argv(["lt", "--no-thresholds"]).unwrap();
+        assert!(exprs(&a).is_empty());
+        let health = Args::try_from_argv(["lt", "--scenario", "health"]).unwrap();
+        assert_eq!(exprs(&health), ["errors<0.1%"]);
+
+        let err = Args::try_from_argv(["lt", "--threshold", "p95<500"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("needs a unit"), "{err}");
+        let err =
+            Args::try_from_argv(["lt", "--threshold", "p95<1s", "--no-thresholds"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn help_lists_the_exit_codes() {
+        let help = Args::try_from_argv(["lt", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(help.contains("Exit codes:"), "{help}");
+        assert!(help.contains("3  verdict PASS"), "{help}");
+        assert!(help.contains("--threshold <EXPR>"), "{help}");
+        assert!(help.contains("--tokens-out <FILE>"), "{help}");
     }
 }

@@ -1,29 +1,35 @@
 //! `couponrush loadtest`: drive a running couponrush with a rush (or a constant arrival
-//! rate, or constant load on /health), report k6-style figures, and check that the
-//! answers and what the server persisted agree (the verdict).
+//! rate, or constant load on /health), report k6-style figures, check that the answers
+//! and what the server persisted agree (the verdict), and judge k6-style thresholds on
+//! the figures, apart from the verdict. `--scenario mint` only writes tokens for other
+//! clients (wrk).
 //!
 //! `execute` runs and returns the `Summary` (tests use it); `run` is the command: it also
 //! prints the summary on stdout (the tool's output, not logging) and writes the files.
 //!
-//! Modules: `args` (flags), `tokens` (who the users are), `client` (HTTP), `api`
-//! (setup and stats calls), `engine` (the worker pool), `scenario::*` (what is sent and
-//! when), `stats` (histograms and counts), `progress` (the live line), `summary`,
-//! `report_html`, `verify` (the verdict).
+//! Modules: `args` (flags), `tokens` (who the users are), `mint` (tokens to a file),
+//! `client` (HTTP), `api` (setup and stats calls), `engine` (the worker pool),
+//! `scenario::*` (what is sent and when), `stats` (histograms and counts), `progress`
+//! (the live line), `summary`, `seconds` (the per-second series), `report_html`,
+//! `verify` (the verdict), `thresholds`.
 
 pub mod api;
 pub mod args;
 pub mod client;
 pub mod engine;
+pub mod mint;
 pub mod progress;
 pub mod report_html;
 pub mod scenario;
+pub mod seconds;
 pub mod stats;
 pub mod summary;
+pub mod thresholds;
 pub mod tokens;
 pub mod verify;
 
 pub use args::{Args, Scenario};
-pub use summary::Summary;
+pub use summary::{Summary, exit};
 pub use verify::Status;
 
 use anyhow::Context;
@@ -34,9 +40,40 @@ use std::sync::Arc;
 use summary::Setup;
 use tokens::VirtualUser;
 
-/// Runs the load, prints the summary, writes `--json`/`--out`; the exit code to use is
-/// `Summary::exit_code` (0 PASS, 1 FAIL, 2 INCONCLUSIVE).
-pub async fn run(args: Args) -> anyhow::Result<Summary> {
+/// What `run` did: a load run, or the tokens `--scenario mint` wrote.
+#[derive(Debug)]
+pub enum Completed {
+    Load(Box<Summary>),
+    Minted(mint::Minted),
+}
+
+impl Completed {
+    /// The process's exit code (see `summary::exit`); a mint that returned is 0.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Load(s) => s.exit_code(),
+            Self::Minted(_) => exit::OK,
+        }
+    }
+
+    pub fn summary(&self) -> Option<&Summary> {
+        match self {
+            Self::Load(s) => Some(s),
+            Self::Minted(_) => None,
+        }
+    }
+}
+
+/// Runs the load, prints the summary, writes `--json`/`--out` (or, for `--scenario
+/// mint`, writes the tokens); the exit code to use is `Completed::exit_code`: 0 all
+/// good, 1 FAIL, 2 INCONCLUSIVE, 3 a threshold crossed.
+pub async fn run(args: Args) -> anyhow::Result<Completed> {
+    if args.scenario() == Scenario::Mint {
+        // Signing a million tokens is CPU work: off the async runtime.
+        let minted = tokio::task::spawn_blocking(move || mint::write(&args)).await??;
+        print!("{minted}");
+        return Ok(Completed::Minted(minted));
+    }
     let summary = execute(&args).await?;
     println!("{summary}");
     if let Some(path) = &args.json {
@@ -48,12 +85,23 @@ pub async fn run(args: Args) -> anyhow::Result<Summary> {
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("report written to {}", path.display());
     }
-    Ok(summary)
+    Ok(Completed::Load(Box::new(summary)))
 }
 
 /// Runs the scenario `args` asks for and returns what it measured and concluded.
 pub async fn execute(args: &Args) -> anyhow::Result<Summary> {
     args.validate()?;
+    anyhow::ensure!(
+        args.scenario() != Scenario::Mint,
+        "--scenario mint sends nothing: use run() or mint::write()"
+    );
+    let thresholds = args.thresholds_in_effect();
+    if !args.quiet {
+        eprintln!(
+            "{}",
+            thresholds::describe(&thresholds, !args.thresholds.is_empty())
+        );
+    }
     let target = client::Target::resolve(&args.target)
         .await
         .with_context(|| format!("target {}", args.target))?;
@@ -70,6 +118,7 @@ pub async fn execute(args: &Args) -> anyhow::Result<Summary> {
         coupon_id: None,
         rate: args.rate.filter(|_| scenario == Scenario::Rate),
         latency_from_schedule: false,
+        thresholds,
     };
     if scenario == Scenario::Health {
         setup.users = 0;

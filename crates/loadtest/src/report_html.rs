@@ -1,6 +1,7 @@
 //! `--out report.html`: one self-contained file (no script, no CDN, no font), viewable
 //! offline: three hand-written inline SVG line charts (requests/s, latency p50/p95/p99,
-//! outcomes per second), the summary, the verdict and the per-second table.
+//! outcomes per second), the summary, the verdict, the thresholds (a table of their
+//! own: correctness and speed are separate judgements) and the per-second table.
 //!
 //! The markup is also well-formed XML (every element closed, attributes quoted, only
 //! XML's five entities), so a strict parser can check it; every chart carries one
@@ -35,7 +36,21 @@ pub fn render(s: &Summary) -> String {
             v.status.as_str()
         );
     }
+    if !s.thresholds.is_empty() {
+        let crossed = s.thresholds.iter().filter(|j| !j.ok).count();
+        let _ = writeln!(
+            h,
+            "<p class=\"verdict {}\">thresholds: {}</p>",
+            if crossed == 0 { "pass" } else { "fail" },
+            if crossed == 0 {
+                format!("all {} held", s.thresholds.len())
+            } else {
+                format!("{crossed} of {} crossed", s.thresholds.len())
+            }
+        );
+    }
     h.push_str(&summary_table(s));
+    h.push_str(&thresholds_table(s));
     let col = |f: fn(&SecondRow) -> f64| s.seconds.iter().map(f).collect::<Vec<_>>();
     h.push_str(&chart(
         "requests",
@@ -136,6 +151,21 @@ fn summary_table(s: &Summary) -> String {
             ),
         ),
     ]);
+    if let Some(p) = &s.per_second_p99 {
+        rows.push((
+            "p99 per second (ms)".into(),
+            format!(
+                "median {:.2} · worst {:.2} (second {}) · over {} s{}",
+                p.median_ms,
+                p.worst_ms,
+                p.worst_second,
+                p.seconds,
+                p.skipped_final_second.map_or(String::new(), |s| format!(
+                    " (final second {s} left out as partial)"
+                ))
+            ),
+        ));
+    }
     let e = &s.errors;
     let mut kinds = format!("timeout {} · connect {}", e.timeout, e.connect);
     for (code, n) in &e.http {
@@ -187,6 +217,31 @@ fn summary_table(s: &Summary) -> String {
         }
         h.push_str("</table>\n");
     }
+    h
+}
+
+/// Expected against actual, one row per threshold, apart from the verdict.
+fn thresholds_table(s: &Summary) -> String {
+    if s.thresholds.is_empty() {
+        return String::new();
+    }
+    let mut h = String::from(
+        "<h2>Thresholds</h2>\n<table id=\"thresholds\">\n\
+         <tr><th></th><th>threshold</th><th>expected</th><th>actual</th></tr>\n",
+    );
+    for j in &s.thresholds {
+        let _ = writeln!(
+            h,
+            "<tr data-ok=\"{}\"><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+            j.ok,
+            if j.ok { "pass" } else { "fail" },
+            j.mark(),
+            esc(&j.expr),
+            esc(&j.expected()),
+            esc(&j.actual_text())
+        );
+    }
+    h.push_str("</table>\n");
     h
 }
 

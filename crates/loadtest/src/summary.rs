@@ -1,18 +1,36 @@
 //! The run's summary: one serializable value behind the k6-like text on stdout, the
-//! `--json` file and the HTML report, so the three always agree.
+//! `--json` file and the HTML report, so the three always agree. It carries two
+//! separate judgements: the correctness verdict and the thresholds; `exit_code` folds
+//! them into the process's exit code.
 
 use crate::args::Scenario;
 use crate::client::ErrorKind;
 use crate::progress::fmt_micros;
 use crate::scenario::issue::Crowd;
+pub use crate::seconds::SecondRow;
+use crate::seconds::{self, PerSecondP99};
 use crate::stats::{Outcomes, Recorder};
+use crate::thresholds::{Judged, Measured, Threshold};
 use crate::verify::{Status, Verdict};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// The process's exit codes.
+pub mod exit {
+    /// Verdict PASS (or not checked) and every threshold held.
+    pub const OK: i32 = 0;
+    /// Verdict FAIL: the server broke a guarantee.
+    pub const FAIL: i32 = 1;
+    /// Verdict INCONCLUSIVE: unanswered requests could explain a miscount.
+    pub const INCONCLUSIVE: i32 = 2;
+    /// Verdict PASS (or not checked), but a threshold was crossed.
+    pub const THRESHOLDS: i32 = 3;
+}
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,9 +58,19 @@ pub struct Summary {
     pub dropped: u64,
     /// When the last user got their first definite answer (none if some never did).
     pub all_users_answered_secs: Option<f64>,
+    /// Users who sent and got no definite answer.
     pub users_without_answer: u64,
+    /// Users who never got a definite answer, sent or not (dropped arrivals included):
+    /// the `unanswered` threshold.
+    pub unanswered_users: u64,
     pub seconds: Vec<SecondRow>,
+    /// The seconds' p99s: median and worst (None without traffic).
+    pub per_second_p99: Option<PerSecondP99>,
     pub verdict: Option<Verdict>,
+    /// The thresholds in effect and how the run did against each.
+    pub thresholds: Vec<Judged>,
+    /// Every threshold held (true when there were none).
+    pub thresholds_passed: bool,
 }
 
 /// Milliseconds.
@@ -91,23 +119,6 @@ pub struct Errors {
     pub examples: Vec<String>,
 }
 
-/// One second of the run, by completion time.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecondRow {
-    pub second: u64,
-    pub requests: u64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub accepted: u64,
-    pub sold_out: u64,
-    pub already_issued: u64,
-    /// ok + other 2xx answers.
-    pub other: u64,
-    pub errors: u64,
-}
-
 /// What the run was asked to do.
 #[derive(Debug, Clone)]
 pub struct Setup {
@@ -121,6 +132,8 @@ pub struct Setup {
     pub coupon_id: Option<Uuid>,
     pub rate: Option<u64>,
     pub latency_from_schedule: bool,
+    /// The thresholds in effect (defaults already applied).
+    pub thresholds: Vec<Threshold>,
 }
 
 impl Summary {
@@ -152,25 +165,11 @@ impl Summary {
             }
         }
         let (answered, missing) = crowd.map_or((None, 0), Crowd::all_answered);
-        let ms = |us: u64| us as f64 / 1000.0;
-        let seconds = stats
-            .seconds
-            .iter()
-            .enumerate()
-            .map(|(i, s)| SecondRow {
-                second: i as u64,
-                requests: s.requests(),
-                p50_ms: ms(s.latency.value_at_quantile(0.50)),
-                p95_ms: ms(s.latency.value_at_quantile(0.95)),
-                p99_ms: ms(s.latency.value_at_quantile(0.99)),
-                accepted: s.outcomes.accepted,
-                sold_out: s.outcomes.sold_out,
-                already_issued: s.outcomes.already_issued,
-                other: s.outcomes.ok + s.outcomes.other,
-                errors: s.errors,
-            })
-            .collect();
-        Self {
+        let unanswered_users = crowd.map_or(0, |c| {
+            c.count(|t| t.first_answer_us.load(Ordering::Relaxed) == u64::MAX)
+        });
+        let rows = seconds::rows(stats);
+        let mut summary = Self {
             scenario: setup.scenario,
             target: setup.target,
             started_at: setup.started_at,
@@ -198,18 +197,66 @@ impl Summary {
             dropped: stats.dropped,
             all_users_answered_secs: answered.map(|d| d.as_secs_f64()),
             users_without_answer: missing,
-            seconds,
+            unanswered_users,
+            per_second_p99: PerSecondP99::of(&rows),
+            seconds: rows,
             verdict,
+            thresholds: Vec::new(),
+            thresholds_passed: true,
+        };
+        let measured = summary.measured();
+        summary.thresholds = setup
+            .thresholds
+            .iter()
+            .map(|t| t.judge(&measured))
+            .collect();
+        summary.thresholds_passed = summary.thresholds.iter().all(|j| j.ok);
+        summary
+    }
+
+    /// What the thresholds judge. Errors: every request that failed or got a 2xx
+    /// without a known result, plus every arrival never sent, over all that were sent or
+    /// due; so a user left unanswered always counts.
+    pub fn measured(&self) -> Measured {
+        let failed = self.errors.total + self.outcomes.other + self.dropped;
+        let due = self.requests + self.dropped;
+        Measured {
+            latency: self.latency,
+            errors_pct: if due == 0 {
+                0.0
+            } else {
+                100.0 * failed as f64 / due as f64
+            },
+            unanswered: self.unanswered_users,
+            rps: self.requests_per_sec,
         }
     }
 
-    /// 0 for PASS (or no verdict), 1 for FAIL, 2 for INCONCLUSIVE.
+    /// 0 all good; 1 verdict FAIL; 2 verdict INCONCLUSIVE; 3 verdict PASS (or not
+    /// checked) but a threshold crossed. A FAIL or INCONCLUSIVE verdict wins over the
+    /// thresholds: correctness first.
     pub fn exit_code(&self) -> i32 {
         match self.verdict.as_ref().map(|v| v.status) {
-            None | Some(Status::Pass) => 0,
-            Some(Status::Fail) => 1,
-            Some(Status::Inconclusive) => 2,
+            Some(Status::Fail) => exit::FAIL,
+            Some(Status::Inconclusive) => exit::INCONCLUSIVE,
+            None | Some(Status::Pass) if !self.thresholds_passed => exit::THRESHOLDS,
+            None | Some(Status::Pass) => exit::OK,
         }
+    }
+
+    /// Why the exit code is what it is, in words.
+    pub fn exit_reason(&self) -> String {
+        let verdict = match &self.verdict {
+            Some(v) => format!("verdict {}", v.status.as_str()),
+            None => "no verdict".into(),
+        };
+        let crossed = self.thresholds.iter().filter(|j| !j.ok).count();
+        let thresholds = match (self.thresholds.len(), crossed) {
+            (0, _) => "no thresholds".into(),
+            (n, 0) => format!("{n} thresholds held"),
+            (n, c) => format!("{c} of {n} thresholds crossed"),
+        };
+        format!("exit {}: {verdict}, {thresholds}", self.exit_code())
     }
 }
 
@@ -238,6 +285,7 @@ impl fmt::Display for Summary {
                 self.quantity.unwrap_or(0)
             ),
             Scenario::Health => "GET /health, closed loop".into(),
+            Scenario::Mint => "mint tokens, no traffic".into(),
         };
         row(
             f,
@@ -271,6 +319,23 @@ impl fmt::Display for Summary {
                 ms(l.max_ms)
             ),
         )?;
+        if let Some(p) = &self.per_second_p99 {
+            let skipped = match p.skipped_final_second {
+                Some(s) => format!(", final second {s} left out as partial"),
+                None => String::new(),
+            };
+            row(
+                f,
+                "p(99) per second",
+                format!(
+                    "median={} worst={} (second {}) over {} s{skipped}",
+                    ms(p.median_ms),
+                    ms(p.worst_ms),
+                    p.worst_second,
+                    p.seconds
+                ),
+            )?;
+        }
         let e = &self.errors;
         let mut kinds = format!("timeout={} connect={}", e.timeout, e.connect);
         for (code, n) in &e.http {
@@ -326,6 +391,166 @@ impl fmt::Display for Summary {
                 writeln!(f, "    {:<12} {}: {}", c.status.as_str(), c.name, c.detail)?;
             }
         }
-        Ok(())
+        writeln!(f)?;
+        let crossed = self.thresholds.iter().filter(|j| !j.ok).count();
+        match (self.thresholds.len(), crossed) {
+            (0, _) => writeln!(f, "  thresholds: none")?,
+            (n, 0) => writeln!(f, "  thresholds: all {n} held")?,
+            (n, c) => writeln!(f, "  thresholds: {c} of {n} CROSSED")?,
+        }
+        for j in &self.thresholds {
+            writeln!(
+                f,
+                "    {} {:<20} expected {}, actual {}",
+                j.mark(),
+                j.expr,
+                j.expected(),
+                j.actual_text()
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(f, "  {}", self.exit_reason())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Outcome;
+    use crate::thresholds::defaults;
+    use crate::tokens::VirtualUser;
+    use http::HeaderValue;
+
+    fn setup(thresholds: Vec<Threshold>) -> Setup {
+        Setup {
+            scenario: Scenario::Rate,
+            target: "http://127.0.0.1:1".into(),
+            started_at: chrono::Utc::now(),
+            users: 5,
+            requests_per_user: 1,
+            connections: 2,
+            quantity: Some(5),
+            coupon_id: None,
+            rate: Some(5),
+            latency_from_schedule: true,
+            thresholds,
+        }
+    }
+
+    /// Five users: three answered, one timed out, one never sent (dropped).
+    fn run() -> (Recorder, Crowd) {
+        let users = (0..5)
+            .map(|_| VirtualUser {
+                id: Uuid::new_v4(),
+                auth: HeaderValue::from_static("Bearer x"),
+            })
+            .collect();
+        let crowd = Crowd::new(users);
+        let mut stats = Recorder::default();
+        for (i, t) in crowd.tally.iter().enumerate().take(4) {
+            t.sent.store(1, Ordering::Relaxed);
+            let done = Duration::from_millis(100 * i as u64);
+            if i < 3 {
+                t.first_answer_us.store(1000, Ordering::Relaxed);
+                stats.record(done, Duration::from_millis(2), Ok(Outcome::Accepted));
+            } else {
+                stats.record(
+                    done,
+                    Duration::from_millis(9),
+                    Err((ErrorKind::Timeout, "late")),
+                );
+            }
+        }
+        stats.dropped = 1;
+        (stats, crowd)
+    }
+
+    fn verdict(status: Status) -> Option<Verdict> {
+        Some(Verdict {
+            status,
+            checks: Vec::new(),
+            stats: None,
+            drain_secs: 0.0,
+        })
+    }
+
+    #[test]
+    fn unanswered_users_fail_the_default_thresholds_apart_from_the_verdict() {
+        let (stats, crowd) = run();
+        let elapsed = Duration::from_secs(1);
+        let with = |v: Option<Verdict>| {
+            Summary::new(
+                setup(defaults(Scenario::Rate)),
+                &stats,
+                elapsed,
+                Some(&crowd),
+                v,
+            )
+        };
+        let s = with(verdict(Status::Pass));
+        assert_eq!((s.users_without_answer, s.unanswered_users), (1, 2));
+        let m = s.measured();
+        assert!(
+            (m.errors_pct - 40.0).abs() < 1e-9,
+            "1 timeout + 1 dropped of 5"
+        );
+        let ok: Vec<_> = s
+            .thresholds
+            .iter()
+            .map(|j| (j.expr.as_str(), j.ok))
+            .collect();
+        assert_eq!(
+            ok,
+            [
+                ("p95<500ms", true),
+                ("p99<1s", true),
+                ("errors<0.1%", false),
+                ("unanswered==0", false)
+            ]
+        );
+        assert!(!s.thresholds_passed);
+        assert_eq!(
+            s.exit_code(),
+            exit::THRESHOLDS,
+            "a PASS verdict is not enough"
+        );
+        let text = s.to_string();
+        assert!(text.contains("verdict: PASS"), "{text}");
+        assert!(text.contains("thresholds: 2 of 4 CROSSED"), "{text}");
+        assert!(
+            text.contains("✗ unanswered==0") && text.contains("actual 2"),
+            "{text}"
+        );
+        assert!(text.contains("✓ p95<500ms"), "{text}");
+
+        assert_eq!(with(None).exit_code(), exit::THRESHOLDS, "--no-verify");
+        assert_eq!(with(verdict(Status::Fail)).exit_code(), exit::FAIL);
+        assert_eq!(
+            with(verdict(Status::Inconclusive)).exit_code(),
+            exit::INCONCLUSIVE
+        );
+        let none = Summary::new(setup(Vec::new()), &stats, elapsed, Some(&crowd), None);
+        assert!(none.thresholds_passed && none.thresholds.is_empty());
+        assert_eq!(none.exit_code(), exit::OK, "--no-thresholds");
+
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["thresholdsPassed"], false);
+        let t = &json["thresholds"][2];
+        assert_eq!(
+            (&t["expr"], &t["metric"], &t["op"], &t["unit"], &t["ok"]),
+            (
+                &"errors<0.1%".into(),
+                &"errors".into(),
+                &"<".into(),
+                &"%".into(),
+                &false.into()
+            )
+        );
+        assert_eq!(
+            (t["limit"].as_f64(), t["actual"].as_f64()),
+            (Some(0.1), Some(40.0))
+        );
+        assert_eq!(json["perSecondP99"]["seconds"], 1);
+        assert_eq!(json["unansweredUsers"], 2);
     }
 }

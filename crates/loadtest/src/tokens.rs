@@ -21,7 +21,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Tokens outlive any bounded run.
-const TOKEN_LIFETIME: Duration = Duration::from_secs(6 * 3600);
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(6 * 3600);
 
 /// One virtual user: an id and a ready `Authorization` header value.
 #[derive(Debug, Clone)]
@@ -63,11 +63,16 @@ impl Minter {
     }
 
     fn mint(&self, id: Uuid, role: Role) -> anyhow::Result<HeaderValue> {
+        bearer(&self.token(id, role, chrono::Utc::now()))
+    }
+
+    /// A bare token (no `Bearer `) for `id`, issued at `now`.
+    pub fn token(&self, id: Uuid, role: Role, now: chrono::DateTime<chrono::Utc>) -> String {
         let principal = Principal {
             user_id: UserId::from_uuid(id),
             role,
         };
-        bearer(&self.codec.mint(principal, chrono::Utc::now()))
+        self.codec.mint(principal, now)
     }
 
     pub fn admin(&self) -> anyhow::Result<HeaderValue> {

@@ -1,5 +1,7 @@
 //! The checker can fail: tiny axum fixtures that break the guarantees on purpose get a
-//! FAIL verdict (and exit code 1), each on the check that names what they broke.
+//! FAIL verdict (and exit code 1), each on the check that names what they broke; one
+//! that keeps them but leaves users unanswered passes the verdict and crosses the
+//! thresholds (exit code 3).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,6 +18,9 @@ use uuid::Uuid;
 
 const SECRET: &str = "fixture-secret-0123456789";
 const QUANTITY: u64 = 100;
+/// The client's --timeout against `Bug::Stalls`: long enough that no answered request
+/// comes near it in a debug build.
+const STALL_TIMEOUT: &str = "2s";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Bug {
@@ -23,6 +28,9 @@ enum Bug {
     OverIssue,
     /// Keeps the stock right but forgets every 10th ACCEPTED user.
     LosesAccepted,
+    /// Correct, but never answers the issue requests of one user in ten (they hang
+    /// past the client's timeout, `STALL_TIMEOUT`, and take no stock).
+    Stalls,
 }
 
 #[derive(Clone)]
@@ -54,15 +62,19 @@ async fn create(State(f): State<Fixture>) -> (StatusCode, Json<Value>) {
 
 async fn issue(State(f): State<Fixture>, headers: HeaderMap) -> (StatusCode, Json<Value>) {
     let user = f.user(&headers);
+    if f.bug == Bug::Stalls && user.as_u128() % 10 == 0 {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        return (StatusCode::OK, Json(json!({"result": "SOLD_OUT"})));
+    }
     let mut answered = f.answered.lock();
     if answered.contains(&user) {
         return (StatusCode::OK, Json(json!({"result": "ALREADY_ISSUED"})));
     }
-    if f.bug == Bug::LosesAccepted && answered.len() as u64 >= QUANTITY {
+    if f.bug != Bug::OverIssue && answered.len() as u64 >= QUANTITY {
         return (StatusCode::OK, Json(json!({"result": "SOLD_OUT"})));
     }
     answered.insert(user);
-    if f.bug == Bug::OverIssue || answered.len() % 10 != 0 {
+    if f.bug != Bug::LosesAccepted || answered.len() % 10 != 0 {
         f.persisted.lock().insert(user);
     }
     (StatusCode::ACCEPTED, Json(json!({"result": "ACCEPTED"})))
@@ -100,8 +112,8 @@ async fn spawn(bug: Bug) -> String {
     base
 }
 
-async fn rush(base: &str) -> couponrush_loadtest::Summary {
-    let args = Args::try_from_argv([
+async fn rush(base: &str, extra: &[&str]) -> couponrush_loadtest::Summary {
+    let argv = [
         "loadtest",
         "--target",
         base,
@@ -116,8 +128,10 @@ async fn rush(base: &str) -> couponrush_loadtest::Summary {
         "1",
         "--drain-timeout",
         "5s",
-    ])
-    .expect("flags parse");
+    ]
+    .into_iter()
+    .chain(extra.iter().copied());
+    let args = Args::try_from_argv(argv).expect("flags parse");
     execute(&args).await.expect("the run completes")
 }
 
@@ -132,7 +146,7 @@ fn status_of(s: &couponrush_loadtest::Summary, check: &str) -> Status {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_issuing_server_fails_the_verdict() {
-    let s = rush(&spawn(Bug::OverIssue).await).await;
+    let s = rush(&spawn(Bug::OverIssue).await, &[]).await;
     assert_eq!(s.outcomes.accepted, 500, "the fixture accepts everyone");
     assert_eq!(s.errors.total, 0);
     assert_eq!(s.verdict.as_ref().unwrap().status, Status::Fail, "{s}");
@@ -147,7 +161,7 @@ async fn over_issuing_server_fails_the_verdict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_losing_accepted_users_fails_the_verdict() {
-    let s = rush(&spawn(Bug::LosesAccepted).await).await;
+    let s = rush(&spawn(Bug::LosesAccepted).await, &[]).await;
     assert_eq!(s.outcomes.accepted, 100);
     assert_eq!(s.verdict.as_ref().unwrap().status, Status::Fail, "{s}");
     assert_eq!(
@@ -159,4 +173,57 @@ async fn server_losing_accepted_users_fails_the_verdict() {
         Status::Fail
     );
     assert_eq!(status_of(&s, "ACCEPTED users <= quantity"), Status::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_leaving_users_unanswered_passes_the_verdict_but_crosses_thresholds() {
+    let stalls = ["--timeout", STALL_TIMEOUT, "--connections", "128"];
+    let s = rush(&spawn(Bug::Stalls).await, &stalls).await;
+    assert!(s.unanswered_users > 0, "{s}");
+    assert_eq!(s.unanswered_users, s.users_without_answer);
+    assert_eq!(
+        s.errors.timeout,
+        2 * s.unanswered_users,
+        "both presses hang"
+    );
+    assert_eq!(s.outcomes.accepted, 100, "the stock went to answered users");
+    // Nothing the verdict can fault: it passes, and only the thresholds speak up.
+    assert_eq!(s.verdict.as_ref().unwrap().status, Status::Pass, "{s}");
+    let crossed: Vec<_> = s
+        .thresholds
+        .iter()
+        .filter(|j| !j.ok)
+        .map(|j| j.expr.as_str())
+        .collect();
+    assert!(
+        crossed.contains(&"errors<0.1%") && crossed.contains(&"unanswered==0"),
+        "{s}"
+    );
+    assert!(!s.thresholds_passed);
+    assert_eq!(s.exit_code(), 3);
+    let text = s.to_string();
+    assert!(text.contains("verdict: PASS"), "{text}");
+    assert!(text.contains("✗ unanswered==0"), "{text}");
+    assert!(text.contains("exit 3: verdict PASS"), "{text}");
+
+    // The timeouts put p99 at 2 s or more: a latency threshold alone catches it.
+    let s = rush(
+        &spawn(Bug::Stalls).await,
+        &[&stalls[..], &["--threshold", "p99<1s"]].concat(),
+    )
+    .await;
+    assert_eq!(s.thresholds.len(), 1);
+    assert!(
+        !s.thresholds[0].ok && s.thresholds[0].actual >= 2000.0,
+        "{s}"
+    );
+    assert_eq!(s.exit_code(), 3);
+
+    let s = rush(
+        &spawn(Bug::Stalls).await,
+        &[&stalls[..], &["--no-thresholds"]].concat(),
+    )
+    .await;
+    assert!(s.thresholds.is_empty() && s.thresholds_passed);
+    assert_eq!(s.exit_code(), 0, "the bare verdict: PASS");
 }

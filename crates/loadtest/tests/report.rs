@@ -34,7 +34,8 @@ async fn html_report_is_self_contained_with_a_point_per_second() {
         json_path.to_str().unwrap(),
     ])
     .expect("flags parse");
-    let summary = run(args).await.expect("the run completes");
+    let completed = run(args).await.expect("the run completes");
+    let summary = completed.summary().expect("a load run");
     assert_eq!(
         summary.verdict.as_ref().map(|v| v.status),
         Some(Status::Pass),
@@ -55,6 +56,26 @@ async fn html_report_is_self_contained_with_a_point_per_second() {
         json["seconds"][0]["requests"], 0,
         "nothing starts in the first second"
     );
+    let row = &json["seconds"][1];
+    for key in ["second", "requests", "errors", "p50Ms", "p99Ms"] {
+        assert!(row[key].is_number(), "seconds[1].{key}: {row}");
+    }
+    let p99 = &json["perSecondP99"];
+    assert!(p99["medianMs"].as_f64().unwrap() <= p99["worstMs"].as_f64().unwrap());
+    // No timing is asserted, only the shape: the default thresholds, judged.
+    let thresholds = json["thresholds"].as_array().expect("thresholds");
+    let exprs: Vec<_> = thresholds.iter().map(|t| t["expr"].as_str()).collect();
+    assert_eq!(
+        exprs,
+        ["p95<500ms", "p99<1s", "errors<0.1%", "unanswered==0"].map(Some)
+    );
+    for t in thresholds {
+        assert!(t["metric"].is_string() && t["limit"].is_number() && t["actual"].is_number());
+        assert!(t["ok"].is_boolean(), "{t}");
+    }
+    assert_eq!(thresholds[3]["ok"], true, "every user was answered");
+    let all_ok = thresholds.iter().all(|t| t["ok"] == true);
+    assert_eq!(json["thresholdsPassed"], all_ok);
 
     let html = std::fs::read_to_string(&html_path).expect("html written");
     let options = roxmltree::ParsingOptions {
@@ -104,6 +125,13 @@ async fn html_report_is_self_contained_with_a_point_per_second() {
             );
         }
     }
+
+    let judged: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("table") && n.attribute("id") == Some("thresholds"))
+        .flat_map(|t| t.descendants().filter_map(|n| n.attribute("data-ok")))
+        .collect();
+    assert_eq!(judged.len(), 4, "a thresholds table apart from the verdict");
 
     let rows: Vec<u64> = doc
         .descendants()

@@ -7,7 +7,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use couponrush_domain::ports::IssuedCouponStore;
 use couponrush_domain::{CouponId, IssuedCoupon, OwnedCoupon, StoreError, UserId};
+use sqlx::{MySql, QueryBuilder};
+use std::collections::HashMap;
 use uuid::Uuid;
+
+/// Coupons per holders query: far below either database's bound-parameter limit.
+const COUPONS_PER_HOLDERS_QUERY: usize = 500;
+
+/// The holders read up to its list of coupon ids (public so a test can `EXPLAIN` it).
+pub const HOLDERS_SELECT: &str =
+    "SELECT coupon_id, user_id FROM issued_coupons WHERE coupon_id IN (";
 
 #[async_trait]
 impl IssuedCouponStore for MysqlStore {
@@ -51,18 +60,29 @@ impl IssuedCouponStore for MysqlStore {
             .collect()
     }
 
-    async fn holders(&self, coupon: CouponId) -> Result<Vec<UserId>, StoreError> {
-        // A scan: the table's only index leads with user_id (see the migration). This
-        // runs once per coupon when a gate is rebuilt, never on the request path.
-        let found = sqlx::query("SELECT user_id FROM issued_coupons WHERE coupon_id = ?")
-            .bind(coupon.into_uuid())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
-        found
-            .iter()
-            .map(|row| Ok(UserId::from_uuid(get::<Uuid>(row, "user_id")?)))
-            .collect()
+    async fn holders_of(
+        &self,
+        coupons: &[CouponId],
+    ) -> Result<HashMap<CouponId, Vec<UserId>>, StoreError> {
+        // A range read per coupon on `issued_coupons_by_coupon` (covering: the index
+        // carries the primary key), so the cost follows this coupon's holders, not the
+        // rows of every earlier event.
+        let mut holders: HashMap<CouponId, Vec<UserId>> = HashMap::new();
+        for chunk in coupons.chunks(COUPONS_PER_HOLDERS_QUERY) {
+            let mut q: QueryBuilder<MySql> = QueryBuilder::new(HOLDERS_SELECT);
+            let mut ids = q.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.into_uuid());
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await.map_err(store_error)? {
+                holders
+                    .entry(CouponId::from_uuid(get::<Uuid>(&row, "coupon_id")?))
+                    .or_default()
+                    .push(UserId::from_uuid(get::<Uuid>(&row, "user_id")?));
+            }
+        }
+        Ok(holders)
     }
 
     async fn mark_used(

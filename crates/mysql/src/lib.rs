@@ -14,3 +14,4 @@ mod rows;
 mod users;
 
 pub use connect::{MysqlStore, migrate, open};
+pub use issued::HOLDERS_SELECT;

@@ -193,3 +193,44 @@ async fn insert_rate() {
         .unwrap();
     store.close().await;
 }
+
+/// Seeding a gate reads one coupon's holders; on a table that holds every earlier event
+/// that must be a range of the `issued_coupons_by_coupon` index, never a table scan.
+#[tokio::test]
+async fn a_coupons_holders_are_read_through_an_index() {
+    let store = fresh_store(2).await;
+    // Earlier events, so the optimizer has a table worth choosing an index for.
+    let mut coupons = Vec::new();
+    for _ in 0..3 {
+        let c = coupon(1_000);
+        store.insert_coupon(&c).await.unwrap();
+        store.persist(&requests(c.id, 1_000)).await.unwrap();
+        coupons.push(c.id);
+    }
+    sqlx::query("ANALYZE TABLE issued_coupons")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    for n in [1, 3] {
+        // The adapter's own statement, for one coupon and for several.
+        let sql = format!(
+            "EXPLAIN {}{})",
+            couponrush_mysql::HOLDERS_SELECT,
+            vec!["?"; n].join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in &coupons[..n] {
+            query = query.bind(id.into_uuid());
+        }
+        let row = query.fetch_one(store.pool()).await.unwrap();
+        let access: String = sqlx::Row::get(&row, "type");
+        let key: Option<String> = sqlx::Row::get(&row, "key");
+        assert_eq!(
+            key.as_deref(),
+            Some("issued_coupons_by_coupon"),
+            "{n} coupons: access {access}"
+        );
+        assert_ne!(access, "ALL", "{n} coupons: a full table scan");
+    }
+    assert_eq!(store.holders(coupons[0]).await.unwrap().len(), 1_000);
+}

@@ -8,8 +8,12 @@
 //! caller of that batch with an error; the issue use case then releases their gate
 //! reservations, so nothing answered ACCEPTED is lost and nothing unanswered is kept.
 //!
+//! The writer never checkpoints the WAL itself: a [`Checkpointer`] beside it does,
+//! holding commits only for the short WAL restart (see `checkpoint.rs`).
+//!
 //! Metrics: rows per committed batch, time per batch transaction, failed commits.
 
+use crate::checkpoint::{CheckpointConfig, Checkpointer, CommitTurn};
 use crate::connect::SqliteStore;
 use async_trait::async_trait;
 use couponrush_domain::IssueRequest;
@@ -31,6 +35,8 @@ pub struct BatchConfig {
     pub max_wait: Duration,
     /// Requests that may wait for the writer before appends are slowed down.
     pub queue_capacity: usize,
+    /// When the WAL is copied into the database file, off the commit path.
+    pub checkpoint: CheckpointConfig,
 }
 
 impl Default for BatchConfig {
@@ -39,6 +45,7 @@ impl Default for BatchConfig {
             max_rows: 1_000,
             max_wait: Duration::from_millis(2),
             queue_capacity: 65_536,
+            checkpoint: CheckpointConfig::default(),
         }
     }
 }
@@ -55,7 +62,7 @@ pub struct GroupCommitLog {
 }
 
 /// The writer task; await [`GroupCommitWriter::finished`] at shutdown to be sure the
-/// last batch is committed.
+/// last batch is committed (and the WAL checkpointed after it).
 pub struct GroupCommitWriter {
     task: JoinHandle<()>,
 }
@@ -69,9 +76,27 @@ impl GroupCommitWriter {
 }
 
 impl GroupCommitLog {
+    /// Starts the writer on `store` (one connection of its own, see `open_writer`) and
+    /// its checkpointer on another connection to the same database.
     pub fn start(store: &SqliteStore, config: BatchConfig) -> (Self, GroupCommitWriter) {
         let (queue, rx) = mpsc::channel(config.queue_capacity.max(1));
-        let task = tokio::spawn(run_writer(store.clone(), rx, config));
+        let turn = CommitTurn::default();
+        let checkpointer = Checkpointer::new(
+            &store.pool().connect_options(),
+            turn.clone(),
+            config.checkpoint,
+        );
+        let (stop, stopped) = oneshot::channel();
+        let checkpoints = tokio::spawn(checkpointer.run(stopped));
+        let store = store.clone();
+        let task = tokio::spawn(async move {
+            run_writer(store, rx, config, turn).await;
+            // The last batch is in: let the checkpointer truncate the WAL and stop.
+            let _ = stop.send(());
+            if let Err(e) = checkpoints.await {
+                tracing::error!(error = %e, "WAL checkpoint task failed");
+            }
+        });
         (Self { queue }, GroupCommitWriter { task })
     }
 }
@@ -90,7 +115,12 @@ impl IssueLog for GroupCommitLog {
     }
 }
 
-async fn run_writer(store: SqliteStore, mut rx: mpsc::Receiver<Pending>, config: BatchConfig) {
+async fn run_writer(
+    store: SqliteStore,
+    mut rx: mpsc::Receiver<Pending>,
+    config: BatchConfig,
+    turn: CommitTurn,
+) {
     let max_rows = config.max_rows.max(1);
     let mut batch: Vec<Pending> = Vec::with_capacity(max_rows);
     // Reused across batches: the persister takes plain requests, the waiters stay here.
@@ -113,7 +143,11 @@ async fn run_writer(store: SqliteStore, mut rx: mpsc::Receiver<Pending>, config:
         requests.clear();
         requests.extend(batch.iter().map(|p| p.request));
         let started = Instant::now();
-        let result = store.persist(&requests).await;
+        // Timed with the wait for the turn: a WAL restart's pause counts as commit time.
+        let result = {
+            let _turn = turn.lock().await;
+            store.persist(&requests).await
+        };
         commit_time.record(started.elapsed());
         #[allow(clippy::cast_precision_loss)] // at most max_rows
         match &result {

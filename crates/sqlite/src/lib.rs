@@ -2,6 +2,7 @@
 //! the batch persister, and the group-commit issue log that makes an ACCEPTED answer
 //! durable by persisting batches through it.
 
+mod checkpoint;
 mod connect;
 mod coupons;
 mod error;
@@ -11,5 +12,7 @@ mod persist;
 mod rows;
 mod users;
 
-pub use connect::{SqliteStore, open, open_writer};
+pub use checkpoint::CheckpointConfig;
+pub use connect::{READER_CACHE_KIB, SqliteStore, WRITER_CACHE_KIB, open, open_writer};
 pub use group_commit::{BatchConfig, GroupCommitLog, GroupCommitWriter};
+pub use issued::HOLDERS_SELECT;

@@ -14,3 +14,41 @@ async fn sqlite_store_honours_the_store_contracts() {
     couponrush_contracts::stores::run_all(Arc::new(store.clone())).await;
     store.close().await;
 }
+
+/// Seeding a gate reads one coupon's holders; on a table that holds every earlier
+/// event that must be a range of an index, not a scan of the table.
+#[tokio::test]
+async fn a_coupons_holders_are_read_through_an_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = couponrush_sqlite::open(&dir.path().join("couponrush.db"), 1)
+        .await
+        .expect("open");
+    for coupons in [1, 3] {
+        // The adapter's own statement, for one coupon and for several.
+        let sql = format!(
+            "EXPLAIN QUERY PLAN {}{})",
+            couponrush_sqlite::HOLDERS_SELECT,
+            vec!["?"; coupons].join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for _ in 0..coupons {
+            query = query.bind(uuid::Uuid::new_v4());
+        }
+        let plan: Vec<String> = query
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("USING COVERING INDEX issued_coupons_by_coupon")),
+            "plan for {coupons} coupons: {plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|d| d.starts_with("SCAN")),
+            "no table scan: {plan:?}"
+        );
+    }
+}

@@ -2,12 +2,14 @@
 //! port, against a fresh data directory, with typed helpers for the API.
 
 mod client;
+mod counting;
 mod distributed;
 mod embedded;
 pub mod prometheus;
 mod rush;
 
 pub use client::{CouponSpec, Reply, scrape};
+pub use counting::CountingStore;
 pub use couponrush_testenv as env;
 pub use distributed::{ConsumerHandle, Distributed, TEST_JWT_SECRET, start_consumer, test_config};
 pub use embedded::TestApp;

@@ -21,7 +21,7 @@ use uuid::Uuid;
               (status = 200, description = "SOLD_OUT or ALREADY_ISSUED", body = IssueResponse),
               (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
               (status = 409, description = "COUPON_NOT_ACTIVE", body = ErrorBody),
-              (status = 503, description = "ISSUE_UNAVAILABLE: nothing was reserved; retry. ISSUE_OUTCOME_UNKNOWN: the request may have been recorded (the unit stays reserved for the caller); GET the issue state instead of retrying", body = ErrorBody)))]
+              (status = 503, description = "ISSUE_UNAVAILABLE: nothing was reserved (the gate, the log, or the coupon's gate still being seeded); retry after the Retry-After header's seconds. ISSUE_OUTCOME_UNKNOWN: the request may have been recorded (the unit stays reserved for the caller); GET the issue state instead of retrying", body = ErrorBody)))]
 pub async fn issue(
     State(s): State<ApiState>,
     AuthUser(user): AuthUser,

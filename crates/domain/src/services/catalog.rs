@@ -5,7 +5,9 @@ use crate::error::{StoreError, ValidationError};
 use crate::ids::CouponId;
 use crate::ports::{Clock, CouponStore};
 use crate::services::CouponCache;
+use crate::services::gate_seeding::GateSeeding;
 use std::sync::Arc;
+use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -23,6 +25,7 @@ pub enum CatalogError {
 pub struct Catalog {
     coupons: Arc<dyn CouponStore>,
     cache: Arc<CouponCache>,
+    seeding: Arc<GateSeeding>,
     clock: Arc<dyn Clock>,
 }
 
@@ -30,11 +33,13 @@ impl Catalog {
     pub fn new(
         coupons: Arc<dyn CouponStore>,
         cache: Arc<CouponCache>,
+        seeding: Arc<GateSeeding>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             coupons,
             cache,
+            seeding,
             clock,
         }
     }
@@ -44,6 +49,12 @@ impl Catalog {
         new.validate(now)?;
         let coupon = new.into_coupon(CouponId::new(), now);
         self.coupons.insert_coupon(&coupon).await?;
+        // The rush that follows finds both the definition and the gate ready. Failing to
+        // seed is not failing to create: the first request seeds it then.
+        self.cache.put(coupon.clone());
+        if let Err(e) = self.seeding.seed_new(&coupon).await {
+            tracing::warn!(coupon_id = %coupon.id, error = %e, "could not seed the gate of a new coupon");
+        }
         Ok(coupon)
     }
 
@@ -73,8 +84,14 @@ impl Catalog {
             return Err(CatalogError::NotFound);
         }
         // This process's issue path sees the change at once; others within the cache TTL.
-        self.cache.invalidate(id);
         coupon.status = target;
+        self.cache.put(coupon.clone());
+        if target == CouponStatus::Active {
+            // Seeded now rather than by the first request (a no-op if the gate has it).
+            if let Err(e) = self.seeding.ensure_seeded(&coupon, Instant::now()).await {
+                tracing::warn!(coupon_id = %id, error = %e, "could not seed the gate of an activated coupon");
+            }
+        }
         Ok(coupon)
     }
 

@@ -12,8 +12,10 @@ use crate::issue::{IssueOutcome, IssueRequest, IssueState};
 use crate::ports::{
     Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, LogError, Reservation,
 };
+use crate::services::gate_seeding::{GateSeeding, SeedError};
 use crate::services::{CouponCache, Ports};
 use std::sync::Arc;
+use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
@@ -46,6 +48,7 @@ pub struct CouponStats {
 #[derive(Clone)]
 pub struct Issuing {
     cache: Arc<CouponCache>,
+    seeding: Arc<GateSeeding>,
     coupons: Arc<dyn CouponStore>,
     issued: Arc<dyn IssuedCouponStore>,
     gate: Arc<dyn IssueGate>,
@@ -54,9 +57,10 @@ pub struct Issuing {
 }
 
 impl Issuing {
-    pub fn new(ports: &Ports, cache: Arc<CouponCache>) -> Self {
+    pub fn new(ports: &Ports, cache: Arc<CouponCache>, seeding: Arc<GateSeeding>) -> Self {
         Self {
             cache,
+            seeding,
             coupons: ports.coupons.clone(),
             issued: ports.issued.clone(),
             gate: ports.gate.clone(),
@@ -66,15 +70,7 @@ impl Issuing {
     }
 
     async fn coupon(&self, id: CouponId) -> Result<Arc<Coupon>, IssueError> {
-        if let Some(c) = self.cache.get(id) {
-            return Ok(c);
-        }
-        let coupon = self
-            .coupons
-            .find_coupon(id)
-            .await?
-            .ok_or(IssueError::CouponNotFound)?;
-        Ok(self.cache.put(coupon))
+        self.cache.get(id).await?.ok_or(IssueError::CouponNotFound)
     }
 
     /// Issues `coupon_id` to `user_id`: exactly `total_quantity` ever, one per user.
@@ -122,42 +118,44 @@ impl Issuing {
         }
     }
 
-    /// One gate step, seeding the gate from the store first if it has never seen the coupon.
+    /// One gate step. A gate that has not seen the coupon is seeded (once per coupon
+    /// in this process, however many callers find it so; see `gate_seeding`) and asked again.
     async fn reserve(&self, coupon: &Coupon, user: UserId) -> Result<Reservation, IssueError> {
         let gate_err = |e: StoreError| IssueError::Unavailable(e.to_string());
+        // Taken before the gate step: tells a stale NotSeeded from a lost gate.
+        let asked = Instant::now();
         let first = self.gate.reserve(coupon.id, user).await.map_err(gate_err)?;
         if first != Reservation::NotSeeded {
             return Ok(first);
         }
-        let holders = self.issued.holders(coupon.id).await?;
-        self.gate
-            .seed(coupon.id, coupon.total_quantity, &holders)
+        self.seeding
+            .ensure_seeded(coupon, asked)
             .await
-            .map_err(gate_err)?;
+            .map_err(|e| match e {
+                SeedError::Store(e) => gate_err(e),
+                timed_out @ SeedError::TimedOut(_) => {
+                    IssueError::Unavailable(timed_out.to_string())
+                }
+            })?;
         self.gate.reserve(coupon.id, user).await.map_err(gate_err)
     }
 
-    /// Seeds the gate with every issuable coupon, so the first requests after a start do
-    /// not pay for the rebuild. Returns how many coupons were seeded.
+    /// Seeds the gate with every issuable coupon from one read of their holders, so the
+    /// first requests after a start do not pay for the rebuild. Returns how many
+    /// coupons were seeded.
     pub async fn warm_gate(&self) -> Result<usize, IssueError> {
         let now = self.clock.now();
-        let active = self
+        let issuable: Vec<Coupon> = self
             .coupons
             .list_coupons_with_status(CouponStatus::Active)
-            .await?;
-        let mut seeded = 0;
-        for coupon in active
+            .await?
             .into_iter()
             .filter(|c| c.ensure_issuable(now).is_ok())
-        {
-            let holders = self.issued.holders(coupon.id).await?;
-            self.gate
-                .seed(coupon.id, coupon.total_quantity, &holders)
-                .await
-                .map_err(|e| IssueError::Unavailable(e.to_string()))?;
-            seeded += 1;
-        }
-        Ok(seeded)
+            .collect();
+        self.seeding
+            .warm(&issuable)
+            .await
+            .map_err(|e| IssueError::Unavailable(e.to_string()))
     }
 
     /// The caller's state for one coupon: persisted rows first, then the gate.

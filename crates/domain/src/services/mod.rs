@@ -4,12 +4,15 @@
 pub mod accounts;
 pub mod catalog;
 mod coupon_cache;
+pub mod gate_seeding;
 pub mod issuing;
+mod single_flight;
 pub mod wallet;
 
 pub use accounts::{Accounts, LoginError, SignupError};
 pub use catalog::{Catalog, CatalogError};
 pub use coupon_cache::CouponCache;
+pub use gate_seeding::{GateSeeding, SeedError};
 pub use issuing::{CouponStats, IssueError, Issuing};
 pub use wallet::{UseError, Wallet};
 
@@ -40,19 +43,42 @@ pub struct CouponRush {
     pub wallet: Wallet,
 }
 
+/// The issue path's tunables.
+#[derive(Debug, Clone, Copy)]
+pub struct IssueSettings {
+    /// Bounds how long a status change made by another process takes to reach this
+    /// one's issue path; changes made here are seen at once.
+    pub coupon_cache_ttl: Duration,
+    /// Longest a request waits for its coupon's gate to be seeded before it is answered
+    /// 503 (the seed goes on for the others).
+    pub gate_seed_wait: Duration,
+}
+
 impl CouponRush {
-    /// `coupon_cache_ttl` bounds how long a status change made by another process takes
-    /// to reach this one's issue path; changes made here are seen at once.
-    pub fn new(ports: Ports, coupon_cache_ttl: Duration) -> Self {
-        let cache = Arc::new(CouponCache::new(coupon_cache_ttl));
+    pub fn new(ports: Ports, settings: IssueSettings) -> Self {
+        let cache = Arc::new(CouponCache::new(
+            settings.coupon_cache_ttl,
+            ports.coupons.clone(),
+        ));
+        let seeding = Arc::new(GateSeeding::new(
+            ports.issued.clone(),
+            ports.gate.clone(),
+            ports.clock.clone(),
+            settings.gate_seed_wait,
+        ));
         Self {
             accounts: Accounts::new(
                 ports.users.clone(),
                 ports.hasher.clone(),
                 ports.clock.clone(),
             ),
-            catalog: Catalog::new(ports.coupons.clone(), cache.clone(), ports.clock.clone()),
-            issuing: Issuing::new(&ports, cache),
+            catalog: Catalog::new(
+                ports.coupons.clone(),
+                cache.clone(),
+                seeding.clone(),
+                ports.clock.clone(),
+            ),
+            issuing: Issuing::new(&ports, cache, seeding),
             wallet: Wallet::new(ports.coupons, ports.issued, ports.clock),
         }
     }

@@ -49,6 +49,10 @@ pub const LOG_APPEND_DURATION_SECONDS: &str = "couponrush_log_append_duration_se
 pub const GROUP_COMMIT_BATCH_ROWS: &str = "couponrush_group_commit_batch_rows";
 pub const GROUP_COMMIT_DURATION_SECONDS: &str = "couponrush_group_commit_duration_seconds";
 pub const GROUP_COMMIT_FAILURES_TOTAL: &str = "couponrush_group_commit_failures_total";
+pub const SQLITE_CHECKPOINT_DURATION_SECONDS: &str =
+    "couponrush_sqlite_checkpoint_duration_seconds";
+pub const SQLITE_WAL_RESTART_PAUSE_SECONDS: &str = "couponrush_sqlite_wal_restart_pause_seconds";
+pub const SQLITE_WAL_FRAMES: &str = "couponrush_sqlite_wal_frames";
 pub const CONSUMER_RECORDS_TOTAL: &str = "couponrush_consumer_records_total";
 pub const CONSUMER_BATCH_RECORDS: &str = "couponrush_consumer_batch_records";
 pub const CONSUMER_BATCH_DURATION_SECONDS: &str = "couponrush_consumer_batch_duration_seconds";
@@ -94,6 +98,9 @@ pub const FAMILIES: &[Family] = &[
     Family { name: GROUP_COMMIT_BATCH_ROWS, kind: Histogram, labels: &[], processes: &[Serve], help: "Rows per committed group-commit batch." },
     Family { name: GROUP_COMMIT_DURATION_SECONDS, kind: Histogram, labels: &[], processes: &[Serve], help: "One group-commit batch transaction." },
     Family { name: GROUP_COMMIT_FAILURES_TOTAL, kind: Counter, labels: &[], processes: &[Serve], help: "Failed group-commit batch commits." },
+    Family { name: SQLITE_CHECKPOINT_DURATION_SECONDS, kind: Histogram, labels: &[], processes: &[Serve], help: "One background WAL checkpoint (PASSIVE, beside the commits)." },
+    Family { name: SQLITE_WAL_RESTART_PAUSE_SECONDS, kind: Histogram, labels: &[], processes: &[Serve], help: "Time commits were held while the WAL restarted." },
+    Family { name: SQLITE_WAL_FRAMES, kind: Gauge, labels: &[], processes: &[Serve], help: "Frames in the WAL as of the last checkpoint." },
     Family { name: CONSUMER_RECORDS_TOTAL, kind: Counter, labels: &[], processes: &[Consumer], help: "Records read from the issue topic." },
     Family { name: CONSUMER_BATCH_RECORDS, kind: Histogram, labels: &[], processes: &[Consumer], help: "Records per consumer batch." },
     Family { name: CONSUMER_BATCH_DURATION_SECONDS, kind: Histogram, labels: &[], processes: &[Consumer], help: "Parse, persist and commit of one batch." },

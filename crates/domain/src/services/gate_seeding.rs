@@ -1,0 +1,117 @@
+//! Seeding the gate: a coupon's stock and holders put into the gate before (or, when
+//! the gate has lost them, while) requests for it arrive.
+//!
+//! - A coupon is seeded when it is created (its holders are known: none) and when it is
+//!   activated; a process start seeds every issuable coupon from one read of the holders
+//!   of all of them. So the issue path of a rush normally never reads the store.
+//! - When a request still finds the gate without the coupon (another node created it,
+//!   the gate lost it), exactly one seed runs per coupon in this process: one read of
+//!   the holders, shared by every caller (single flight), each waiting at most
+//!   `wait`. A caller whose `NotSeeded` answer predates a seed that has since finished
+//!   simply asks the gate again instead of seeding once more.
+
+use crate::coupon::Coupon;
+use crate::error::StoreError;
+use crate::ids::CouponId;
+use crate::ports::{Clock, IssueGate, IssuedCouponStore};
+use crate::services::single_flight::SingleFlight;
+use futures::FutureExt;
+use futures::future::{Either, select};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("seeding the gate failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("the coupon's gate is still being seeded after {0:?}")]
+    TimedOut(Duration),
+}
+
+pub struct GateSeeding {
+    issued: Arc<dyn IssuedCouponStore>,
+    gate: Arc<dyn IssueGate>,
+    clock: Arc<dyn Clock>,
+    wait: Duration,
+    flights: Arc<SingleFlight<CouponId, Result<(), StoreError>>>,
+    /// When each coupon was last seeded by this process.
+    seeded_at: Arc<Mutex<HashMap<CouponId, Instant>>>,
+}
+
+impl GateSeeding {
+    pub fn new(
+        issued: Arc<dyn IssuedCouponStore>,
+        gate: Arc<dyn IssueGate>,
+        clock: Arc<dyn Clock>,
+        wait: Duration,
+    ) -> Self {
+        Self {
+            issued,
+            gate,
+            clock,
+            wait,
+            flights: SingleFlight::new(),
+            seeded_at: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Seeds a coupon that was just created: nobody holds it yet, so no read is needed.
+    pub async fn seed_new(&self, coupon: &Coupon) -> Result<(), StoreError> {
+        self.gate
+            .seed(coupon.id, coupon.total_quantity, &[])
+            .await?;
+        self.seeded_at.lock().insert(coupon.id, Instant::now());
+        Ok(())
+    }
+
+    /// Makes sure the gate holds `coupon`, for a caller whose gate step started at
+    /// `asked` and answered `NotSeeded`. Concurrent callers share one store read.
+    pub async fn ensure_seeded(&self, coupon: &Coupon, asked: Instant) -> Result<(), SeedError> {
+        let flight = self.flights.join(coupon.id, || {
+            let seeded_since = self
+                .seeded_at
+                .lock()
+                .get(&coupon.id)
+                .is_some_and(|&at| at > asked);
+            if seeded_since {
+                // A seed finished after this caller asked: its answer is simply stale.
+                return async { Ok(()) }.boxed();
+            }
+            let (issued, gate, seeded_at) = (
+                self.issued.clone(),
+                self.gate.clone(),
+                self.seeded_at.clone(),
+            );
+            let (id, total) = (coupon.id, coupon.total_quantity);
+            async move {
+                let holders = issued.holders(id).await?;
+                gate.seed(id, total, &holders).await?;
+                seeded_at.lock().insert(id, Instant::now());
+                tracing::info!(coupon_id = %id, holders = holders.len(), "gate seeded from the store");
+                Ok(())
+            }
+            .boxed()
+        });
+        match select(flight, self.clock.sleep(self.wait)).await {
+            Either::Left((result, _)) => Ok(result?),
+            Either::Right(_) => Err(SeedError::TimedOut(self.wait)),
+        }
+    }
+
+    /// Seeds every coupon of `coupons` from one read of all their holders (process
+    /// start). Returns how many were seeded.
+    pub async fn warm(&self, coupons: &[Coupon]) -> Result<usize, StoreError> {
+        let ids: Vec<CouponId> = coupons.iter().map(|c| c.id).collect();
+        let mut holders = self.issued.holders_of(&ids).await?;
+        for coupon in coupons {
+            let held = holders.remove(&coupon.id).unwrap_or_default();
+            self.gate
+                .seed(coupon.id, coupon.total_quantity, &held)
+                .await?;
+            self.seeded_at.lock().insert(coupon.id, Instant::now());
+        }
+        Ok(coupons.len())
+    }
+}
