@@ -74,7 +74,15 @@ impl CouponCache {
             let inner = self.inner.clone();
             return self
                 .misses
-                .join(id, move || async move { inner.load(id).await }.boxed())
+                .join(id, move || {
+                    // A flight that finished after the lookup above has filled the
+                    // entry (it does so before it leaves the table): no second read.
+                    if let Some(entry) = inner.entries.read().get(&id) {
+                        let coupon = entry.coupon.clone();
+                        return async move { Ok(Some(coupon)) }.boxed();
+                    }
+                    async move { inner.load(id).await }.boxed()
+                })
                 .await;
         };
         if entry.loaded_at.elapsed() < self.inner.ttl {
