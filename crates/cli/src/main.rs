@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// glibc's allocator spent ~15% of the server's CPU in malloc/free under a rush (perf,
 /// release build); mimalloc's per-thread heaps suit a busy async server better. Built
 /// without transparent huge pages (`no_thp`, crates/cli/Cargo.toml): with them, RSS
-/// counts whole 2 MiB pages and grew by 41.5 KB per open connection instead of 10.5 KB.
+/// counts whole 2 MiB pages and grew by 18.1 KB per open connection instead of 10.5 KB.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

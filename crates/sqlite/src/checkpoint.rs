@@ -1,7 +1,8 @@
 //! WAL checkpoints off the commit path. With `wal_autocheckpoint` the connection whose
 //! commit pushed the WAL past the limit copies the whole WAL into the database file
-//! inside that commit: measured here, a commit every ~0.7 s at 15,000 issues/s took
-//! up to FIXME ms, and every caller in that batch waited for it. So no connection
+//! inside that commit, and every caller of that batch waits for it: measured at 10,000
+//! issues/s for 60 s, 52 of 4,597 commits took over 100 ms and the worst second's p99
+//! was 1.44 s (median second 113 ms). So no connection
 //! checkpoints on commit (`wal_autocheckpoint=0`, see `connect.rs`); this task does, on a
 //! connection of its own:
 //!
@@ -12,7 +13,10 @@
 //!   (SQLite restarts the WAL only when a write begins with every frame copied), so once
 //!   the WAL passes `restart_frames` the commits are held for one RESTART checkpoint of
 //!   the few frames that arrived since the last PASSIVE one; the next commit writes the
-//!   WAL from its start. Held for FIXME ms at 15,000 issues/s.
+//!   WAL from its start. Same run: 29 restarts, commits held 22 ms on average, never
+//!   over 50 ms (the RESTART's fsync of the database file on a busy disk); 5 of 6,621
+//!   commits over 100 ms, worst second's p99 481 ms (median second 75 ms). Measured
+//!   too: with PASSIVE alone the WAL grew by every write, each checkpoint complete.
 //! - at shutdown, after the last batch, a TRUNCATE checkpoint leaves an empty WAL.
 //!
 //! Readers cannot starve it for long: every read is one short statement on the pool
@@ -56,8 +60,8 @@ pub struct CheckpointConfig {
 impl Default for CheckpointConfig {
     fn default() -> Self {
         Self {
-            interval: Duration::from_millis(250),
-            restart_frames: 16_384,
+            interval: Duration::from_millis(1_000),
+            restart_frames: 32_768,
         }
     }
 }
