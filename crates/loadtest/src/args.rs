@@ -337,13 +337,18 @@ impl Args {
     }
 }
 
-/// `500ms`, `2s`, `1.5s`, `2m`, `1h`; a bare number is seconds.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let raw = raw.trim();
+/// `"1.5ms"` → (`"1.5"`, `"ms"`): the leading number and the unit after it.
+pub(crate) fn split_number(raw: &str) -> (&str, &str) {
     let split = raw
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(raw.len());
-    let (number, unit) = raw.split_at(split);
+    raw.split_at(split)
+}
+
+/// `500ms`, `2s`, `1.5s`, `2m`, `1h`; a bare number is seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = split_number(raw);
     let value: f64 = number
         .parse()
         .map_err(|_| format!("not a duration: {raw:?} (try 500ms, 2s, 1m)"))?;

@@ -94,10 +94,7 @@ impl Metric {
 
     /// The limit's text (`500ms`, `0.1%`, `0`, `1000/s`) in the metric's unit.
     fn parse_limit(self, raw: &str) -> Result<f64, String> {
-        let split = raw
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(raw.len());
-        let (number, unit) = raw.split_at(split);
+        let (number, unit) = crate::args::split_number(raw);
         let value: f64 = number
             .parse()
             .ok()
