@@ -19,6 +19,9 @@ use std::time::Duration;
 pub struct Config {
     /// HTTP listen address.
     pub bind: SocketAddr,
+    /// Connections the kernel may hold waiting for accept (capped by the kernel at
+    /// `net.core.somaxconn`): the burst of connects when an event opens.
+    pub listen_backlog: u32,
     /// Where embedded mode keeps its SQLite database and generated secrets.
     pub data_dir: PathBuf,
     /// HS256 secret for access tokens. If unset, generated once and kept in the data dir.
@@ -87,6 +90,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen_backlog: 4_096,
             data_dir: PathBuf::from("./data"),
             jwt_secret: None,
             token_ttl_secs: 3600,
@@ -253,6 +257,7 @@ impl fmt::Display for Config {
         )?;
         writeln!(f, "  coupon_cache_ttl_ms   {}", self.coupon_cache_ttl_ms)?;
         writeln!(f, "  gate_seed_wait_ms     {}", self.gate_seed_wait_ms)?;
+        writeln!(f, "  listen_backlog        {}", self.listen_backlog)?;
         writeln!(f, "  log_format            {}", self.log_format)?;
         writeln!(f, "  metrics_bind          {}", self.metrics_bind)?;
         writeln!(

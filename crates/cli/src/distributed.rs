@@ -188,8 +188,7 @@ impl ApiNode {
                 }),
             }),
         });
-        let listener = TcpListener::bind(config.bind)
-            .await
+        let listener = crate::serve::bind(config.bind, config.listen_backlog)
             .with_context(|| format!("binding {}", config.bind))?;
         Ok(Self {
             listener,
@@ -260,8 +259,7 @@ impl ConsumerNode {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         // Before anything resolves a metric handle.
         telemetry_metrics::register(Process::Consumer);
-        let admin = TcpListener::bind(config.metrics_bind)
-            .await
+        let admin = crate::serve::bind(config.metrics_bind, config.listen_backlog)
             .with_context(|| format!("binding metrics_bind {}", config.metrics_bind))?;
         let store = with_retries("the database", || {
             couponrush_mysql::open(&config.database_url, config.database_max_connections)

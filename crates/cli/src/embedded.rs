@@ -99,8 +99,7 @@ impl EmbeddedApp {
             readiness: Arc::new(SqliteReadiness(store.clone())),
             failed_events: None,
         });
-        let listener = TcpListener::bind(config.bind)
-            .await
+        let listener = crate::serve::bind(config.bind, config.listen_backlog)
             .with_context(|| format!("binding {}", config.bind))?;
         Ok(Self {
             listener,

@@ -16,14 +16,33 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 /// Bound on a connection's read buffer (request head, or body bytes not yet taken);
 /// hyper's default is ~400 KiB, which 10,000 connections could grow into 4 GB. A request
 /// head past it is answered 431; bodies are read through it in pieces (and limited to
 /// 16 KiB by the API anyway).
 const MAX_BUF_SIZE: usize = 16 * 1024;
+
+/// Binds a listener whose accept queue holds `backlog` connections (the kernel caps it
+/// at `net.core.somaxconn`). `TcpListener::bind` asks for 128: when an event opens,
+/// thousands of clients connect in the same millisecond, the queue overflows, and the
+/// kernel drops their handshakes, which the clients retry only after 1 s, then 3 s —
+/// a rush answered in milliseconds measured as seconds (counted in `ListenOverflows`
+/// of `/proc/net/netstat`).
+pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std's bind: a restarted server may bind while old connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
 
 /// Serves `router` on `listener` until `shutdown` resolves and every connection is done.
 pub async fn serve(
@@ -145,5 +164,24 @@ mod tests {
         let answer = read_response(&mut busy).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_connects_waits_in_the_accept_queue() {
+        // Nobody accepts: every handshake has to be held by the kernel's accept queue.
+        // A full queue drops the SYN (the client would retry after 1 s, 3 s, ...), so
+        // with the default backlog of 128 most of these connects never complete.
+        const BURST: usize = 600;
+        let listener = bind("127.0.0.1:0".parse().unwrap(), 1_024).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects = (0..BURST)
+            .map(|_| tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)));
+        let done = futures::future::join_all(connects).await;
+        let connected = done.iter().filter(|c| matches!(c, Ok(Ok(_)))).count();
+        assert_eq!(
+            connected, BURST,
+            "every connect completes while nobody accepts"
+        );
+        drop(listener);
     }
 }

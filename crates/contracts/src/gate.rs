@@ -16,6 +16,7 @@ where
     stock_runs_out_exactly(make().await).await;
     one_reservation_per_user(make().await).await;
     release_gives_stock_back_once(make().await).await;
+    sold_out_coupon_knows_every_holder_and_takes_a_release(make().await).await;
     seeding_is_idempotent_and_counts_holders(make().await).await;
     coupons_are_independent(make().await).await;
     concurrent_rush_never_over_reserves(make().await).await;
@@ -96,6 +97,53 @@ pub async fn release_gives_stock_back_once(gate: Arc<dyn IssueGate>) {
         gate.reserve(c, u).await.unwrap(),
         Reservation::Reserved,
         "the user may retry after a release"
+    );
+}
+
+/// A sold-out coupon still tells its holders (seeded and reserved) from newcomers, and
+/// a release after the sell-out gives exactly that unit back (an adapter may store a
+/// sold-out coupon's holders differently from an open one's).
+pub async fn sold_out_coupon_knows_every_holder_and_takes_a_release(gate: Arc<dyn IssueGate>) {
+    let c = CouponId::new();
+    let seeded: Vec<UserId> = (0..3).map(|_| UserId::new()).collect();
+    let reserved: Vec<UserId> = (0..2).map(|_| UserId::new()).collect();
+    gate.seed(c, qty(5), &seeded).await.unwrap();
+    for &u in &reserved {
+        assert_eq!(gate.reserve(c, u).await.unwrap(), Reservation::Reserved);
+    }
+    for &u in seeded.iter().chain(&reserved) {
+        assert_eq!(
+            gate.reserve(c, u).await.unwrap(),
+            Reservation::AlreadyIssued,
+            "every holder is known after the sell-out"
+        );
+        assert!(gate.is_holder(c, u).await.unwrap());
+    }
+    let late = UserId::new();
+    assert_eq!(gate.reserve(c, late).await.unwrap(), Reservation::SoldOut);
+
+    gate.release(c, seeded[1]).await.unwrap();
+    gate.release(c, reserved[0]).await.unwrap();
+    assert_eq!(
+        gate.stats(c).await.unwrap(),
+        Some(GateStats {
+            remaining: 2,
+            holders: 3
+        })
+    );
+    assert!(!gate.is_holder(c, seeded[1]).await.unwrap());
+    assert_eq!(gate.reserve(c, late).await.unwrap(), Reservation::Reserved);
+    assert_eq!(
+        gate.reserve(c, seeded[1]).await.unwrap(),
+        Reservation::Reserved
+    );
+    assert_eq!(
+        gate.reserve(c, reserved[0]).await.unwrap(),
+        Reservation::SoldOut
+    );
+    assert_eq!(
+        gate.reserve(c, seeded[0]).await.unwrap(),
+        Reservation::AlreadyIssued
     );
 }
 

@@ -4,6 +4,7 @@ use crate::connect::MysqlStore;
 use crate::error::store_error;
 use crate::rows::{self, coupon_columns, get, millis};
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use chrono::{DateTime, Utc};
 use couponrush_domain::ports::IssuedCouponStore;
 use couponrush_domain::{CouponId, IssuedCoupon, OwnedCoupon, StoreError, UserId};
@@ -75,7 +76,10 @@ impl IssuedCouponStore for MysqlStore {
                 ids.push_bind(id.into_uuid());
             }
             q.push(")");
-            for row in q.build().fetch_all(&self.pool).await.map_err(store_error)? {
+            // Streamed: a start with 1,000,000 earlier holders would otherwise hold
+            // every driver row at once (hundreds of bytes each) beside the ids kept.
+            let mut rows = q.build().fetch(&self.pool);
+            while let Some(row) = rows.try_next().await.map_err(store_error)? {
                 holders
                     .entry(CouponId::from_uuid(get::<Uuid>(&row, "coupon_id")?))
                     .or_default()
