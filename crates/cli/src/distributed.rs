@@ -20,7 +20,7 @@ use couponrush_consumer::{
 use couponrush_domain::ports::{IssuePersister, RateLimiter};
 use couponrush_domain::services::{CouponRush, Ports, SignupError};
 use couponrush_domain::{Password, Username};
-use couponrush_kafka::{KafkaConfig, KafkaLog};
+use couponrush_kafka::{KafkaConfig, KafkaLog, KafkaLogDrain};
 use couponrush_mysql::MysqlStore;
 use couponrush_redis::{RateLimit, RedisGate, RedisRateLimiter};
 use couponrush_telemetry::metrics::names::REDIS_ERRORS_TOTAL;
@@ -159,6 +159,8 @@ impl ApiNode {
         let kafka = kafka_config(config);
         with_retries("kafka", || couponrush_kafka::ensure_topics(&kafka)).await?;
         let log = Arc::new(KafkaLog::new(&kafka).context("creating the Kafka producer")?);
+        let drain = KafkaLogDrain::new(&kafka, &config.consumer_group)
+            .context("creating the Kafka client that follows the consumers' offsets")?;
 
         let store_port = Arc::new(store.clone());
         let ports = Ports {
@@ -167,6 +169,7 @@ impl ApiNode {
             issued: store_port.clone(),
             gate: Arc::new(InstrumentedGate::new(gate)),
             log: Arc::new(InstrumentedLog::new(log.clone())),
+            drain: Arc::new(drain),
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
         };

@@ -73,13 +73,15 @@ impl EmbeddedApp {
             .with_context(|| format!("opening the writer of {}", db_path.display()))?;
         let (log, writer) = GroupCommitLog::start(&writer_store, config.batch_config());
 
+        let log = Arc::new(log);
         let store_port = Arc::new(store.clone());
         let ports = Ports {
             users: store_port.clone(),
             coupons: store_port.clone(),
             issued: store_port,
             gate: Arc::new(InstrumentedGate::new(Arc::new(MemoryGate::new()))),
-            log: Arc::new(InstrumentedLog::new(Arc::new(log))),
+            log: Arc::new(InstrumentedLog::new(log.clone())),
+            drain: log,
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
         };

@@ -152,6 +152,18 @@ pub trait IssueLog: Send + Sync {
     async fn append(&self, request: IssueRequest) -> Result<(), LogError>;
 }
 
+/// The issue log seen from a gate being rebuilt: a gate that lost a coupon may be
+/// seeded from the store's holders only once every record that can still reach the
+/// store has reached it, or the units of reservations whose records are still in the
+/// log would be promised a second time.
+#[async_trait]
+pub trait LogDrain: Send + Sync {
+    /// Returns once every record that was appended, or was being appended, when the call
+    /// began has been persisted (or dead-lettered). Waits as long as that takes; the
+    /// caller bounds its own wait.
+    async fn drained(&self) -> Result<(), StoreError>;
+}
+
 /// Turns passwords into hashes and checks them. Slow on purpose; adapters run it off
 /// the async workers.
 #[async_trait]

@@ -5,12 +5,15 @@
 mod admin;
 mod config;
 mod dlq;
+mod drain;
 mod message;
+pub mod offsets;
 mod producer;
 
 pub use admin::ensure_topics;
 pub use config::KafkaConfig;
 pub use dlq::{DeadLetter, DlqPublisher, headers as dlq_headers};
+pub use drain::KafkaLogDrain;
 pub use message::{IssueMessage, TRACE_ID_HEADER};
 pub use producer::KafkaLog;
 pub use rdkafka;

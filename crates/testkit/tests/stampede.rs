@@ -12,7 +12,7 @@ use couponrush_domain::{
     Coupon, CouponId, CouponName, CouponStatus, CouponType, Discount, IssueOutcome, IssueRequest,
     NewCoupon, Quantity, RequestId, UserId,
 };
-use couponrush_kafka::KafkaLog;
+use couponrush_kafka::{KafkaLog, KafkaLogDrain};
 use couponrush_memory::MemoryGate;
 use couponrush_mysql::MysqlStore;
 use couponrush_redis::RedisGate;
@@ -62,6 +62,7 @@ fn ports<S>(
     users: Arc<S>,
     gate: Arc<dyn couponrush_domain::ports::IssueGate>,
     log: Arc<dyn couponrush_domain::ports::IssueLog>,
+    drain: Arc<dyn couponrush_domain::ports::LogDrain>,
 ) -> Ports
 where
     S: couponrush_domain::ports::UserStore
@@ -75,6 +76,7 @@ where
         issued: store,
         gate,
         log,
+        drain,
         hasher: Arc::new(Argon2Hasher),
         clock: Arc::new(SystemClock),
     }
@@ -93,13 +95,15 @@ async fn embedded_in(dir: tempfile::TempDir) -> Embedded {
     let store = couponrush_sqlite::open(&path, 8).await.expect("open");
     let writer_store = couponrush_sqlite::open_writer(&path).await.expect("writer");
     let (log, writer) = GroupCommitLog::start(&writer_store, BatchConfig::default());
+    let log = Arc::new(log);
     let counted = Arc::new(CountingStore::new(Arc::new(store.clone())));
     let app = CouponRush::new(
         ports(
             counted.clone(),
             Arc::new(store.clone()),
             Arc::new(MemoryGate::new()),
-            Arc::new(log),
+            log.clone(),
+            log,
         ),
         settings(),
     );
@@ -119,7 +123,8 @@ struct DistributedStack {
 }
 
 async fn distributed() -> DistributedStack {
-    let config = test_config(|_| {}).await;
+    // The seed of a coupon the gate lacks waits out the produce timeout first.
+    let config = test_config(|c| c.kafka_produce_timeout_ms = 2_000).await;
     couponrush_mysql::migrate(&config.database_url)
         .await
         .expect("migrate");
@@ -134,6 +139,7 @@ async fn distributed() -> DistributedStack {
         .await
         .expect("topics");
     let log = KafkaLog::new(&kafka).expect("producer");
+    let drain = KafkaLogDrain::new(&kafka, &config.consumer_group).expect("drain");
     let counted = Arc::new(CountingStore::new(Arc::new(store.clone())));
     let app = CouponRush::new(
         ports(
@@ -141,6 +147,7 @@ async fn distributed() -> DistributedStack {
             Arc::new(store.clone()),
             Arc::new(gate),
             Arc::new(log),
+            Arc::new(drain),
         ),
         settings(),
     );

@@ -9,11 +9,18 @@
 //!   the holders, shared by every caller (single flight), each waiting at most
 //!   `wait`. A caller whose `NotSeeded` answer predates a seed that has since finished
 //!   simply asks the gate again instead of seeding once more.
+//! - A gate that lost a coupon (distributed: Redis restarted without its data, failed
+//!   over to a lagging replica, was flushed) is rebuilt only after the issue log is
+//!   drained ([`LogDrain`]): reservations made before the loss may still have records on
+//!   their way to the store, and seeding from the store before they arrive would hand
+//!   their units out again. Until then the coupon's requests are answered 503 (each
+//!   caller waits at most `wait`; the rebuild goes on while callers keep asking).
+//!   Seeding a coupon just created needs no drain: nobody can have reserved it yet.
 
 use crate::coupon::Coupon;
 use crate::error::StoreError;
 use crate::ids::CouponId;
-use crate::ports::{Clock, IssueGate, IssuedCouponStore};
+use crate::ports::{Clock, IssueGate, IssuedCouponStore, LogDrain};
 use crate::services::single_flight::SingleFlight;
 use futures::FutureExt;
 use futures::future::{Either, select};
@@ -33,6 +40,7 @@ pub enum SeedError {
 pub struct GateSeeding {
     issued: Arc<dyn IssuedCouponStore>,
     gate: Arc<dyn IssueGate>,
+    drain: Arc<dyn LogDrain>,
     clock: Arc<dyn Clock>,
     wait: Duration,
     flights: Arc<SingleFlight<CouponId, Result<(), StoreError>>>,
@@ -44,12 +52,14 @@ impl GateSeeding {
     pub fn new(
         issued: Arc<dyn IssuedCouponStore>,
         gate: Arc<dyn IssueGate>,
+        drain: Arc<dyn LogDrain>,
         clock: Arc<dyn Clock>,
         wait: Duration,
     ) -> Self {
         Self {
             issued,
             gate,
+            drain,
             clock,
             wait,
             flights: SingleFlight::new(),
@@ -79,13 +89,16 @@ impl GateSeeding {
                 // A seed finished after this caller asked: its answer is simply stale.
                 return async { Ok(()) }.boxed();
             }
-            let (issued, gate, seeded_at) = (
+            let (issued, gate, drain, seeded_at) = (
                 self.issued.clone(),
                 self.gate.clone(),
+                self.drain.clone(),
                 self.seeded_at.clone(),
             );
             let (id, total) = (coupon.id, coupon.total_quantity);
             async move {
+                tracing::warn!(coupon_id = %id, "the gate does not hold the coupon: closed until the issue log is drained, then rebuilt from the store");
+                drain.drained().await?;
                 let holders = issued.holders(id).await?;
                 gate.seed(id, total, &holders).await?;
                 seeded_at.lock().insert(id, Instant::now());
@@ -100,18 +113,30 @@ impl GateSeeding {
         }
     }
 
-    /// Seeds every coupon of `coupons` from one read of all their holders (process
-    /// start). Returns how many were seeded.
+    /// Seeds every coupon of `coupons` the gate does not hold yet, from one read of
+    /// all their holders after one drain of the log (process start). Returns how many
+    /// were seeded. A gate that still holds them all (another node's start, a restart
+    /// of this one) costs no read of the store.
     pub async fn warm(&self, coupons: &[Coupon]) -> Result<usize, StoreError> {
-        let ids: Vec<CouponId> = coupons.iter().map(|c| c.id).collect();
-        let mut holders = self.issued.holders_of(&ids).await?;
+        let mut missing = Vec::new();
         for coupon in coupons {
+            if self.gate.stats(coupon.id).await?.is_none() {
+                missing.push(coupon);
+            }
+        }
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        self.drain.drained().await?;
+        let ids: Vec<CouponId> = missing.iter().map(|c| c.id).collect();
+        let mut holders = self.issued.holders_of(&ids).await?;
+        for coupon in &missing {
             let held = holders.remove(&coupon.id).unwrap_or_default();
             self.gate
                 .seed(coupon.id, coupon.total_quantity, &held)
                 .await?;
             self.seeded_at.lock().insert(coupon.id, Instant::now());
         }
-        Ok(coupons.len())
+        Ok(missing.len())
     }
 }

@@ -17,7 +17,7 @@ pub use issuing::{CouponStats, IssueError, Issuing};
 pub use wallet::{UseError, Wallet};
 
 use crate::ports::{
-    Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, PasswordHasher, UserStore,
+    Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, LogDrain, PasswordHasher, UserStore,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,8 @@ pub struct Ports {
     pub issued: Arc<dyn IssuedCouponStore>,
     pub gate: Arc<dyn IssueGate>,
     pub log: Arc<dyn IssueLog>,
+    /// What a lost gate waits for before it is rebuilt from the store.
+    pub drain: Arc<dyn LogDrain>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
 }
@@ -63,6 +65,7 @@ impl CouponRush {
         let seeding = Arc::new(GateSeeding::new(
             ports.issued.clone(),
             ports.gate.clone(),
+            ports.drain.clone(),
             ports.clock.clone(),
             settings.gate_seed_wait,
         ));
