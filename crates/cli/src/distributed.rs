@@ -9,6 +9,7 @@
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::instrumented::{InstrumentedGate, InstrumentedLog};
+use crate::spawner::TokioSpawner;
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 use couponrush_api::{AppContext, DependencyStatus, FailedEvents, Readiness};
@@ -172,6 +173,7 @@ impl ApiNode {
             drain: Arc::new(drain),
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
+            spawner: Arc::new(TokioSpawner),
         };
         let app = CouponRush::new(ports, config.issue_settings());
         let admin_created = ensure_admin(&app, config).await?;

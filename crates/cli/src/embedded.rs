@@ -10,6 +10,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::instrumented::{InstrumentedGate, InstrumentedLog};
 use crate::secrets;
+use crate::spawner::TokioSpawner;
 use anyhow::Context;
 use async_trait::async_trait;
 use couponrush_api::{AppContext, DependencyStatus, Readiness};
@@ -84,6 +85,7 @@ impl EmbeddedApp {
             drain: log,
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
+            spawner: Arc::new(TokioSpawner),
         };
         let app = CouponRush::new(ports, config.issue_settings());
 

@@ -10,6 +10,7 @@ pub mod instrumented;
 pub mod secrets;
 pub mod serve;
 pub mod shutdown;
+pub mod spawner;
 
 pub use config::Config;
 pub use distributed::{ApiNode, ConsumerNode};

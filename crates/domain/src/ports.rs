@@ -181,6 +181,13 @@ pub trait Clock: Send + Sync {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }
 
+/// Runs work to its end on a task of its own: a step that must finish whether or not
+/// the request that began it is still waiting (an HTTP handler's future is dropped
+/// when its client disconnects).
+pub trait Spawner: Send + Sync {
+    fn spawn(&self, work: BoxFuture<'static, ()>);
+}
+
 /// What persisting one batch of accepted requests did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PersistOutcome {

@@ -6,6 +6,7 @@
 use couponrush_auth::Argon2Hasher;
 use couponrush_cli::clock::SystemClock;
 use couponrush_cli::distributed::kafka_config;
+use couponrush_cli::spawner::TokioSpawner;
 use couponrush_domain::ports::{CouponStore, IssuePersister};
 use couponrush_domain::services::{CouponRush, IssueSettings, Ports};
 use couponrush_domain::{
@@ -79,6 +80,7 @@ where
         drain,
         hasher: Arc::new(Argon2Hasher),
         clock: Arc::new(SystemClock),
+        spawner: Arc::new(TokioSpawner),
     }
 }
 

@@ -10,10 +10,12 @@ use crate::error::StoreError;
 use crate::ids::{CouponId, RequestId, UserId};
 use crate::issue::{IssueOutcome, IssueRequest, IssueState};
 use crate::ports::{
-    Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, LogError, Reservation,
+    Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, LogError, Reservation, Spawner,
 };
 use crate::services::gate_seeding::{GateSeeding, SeedError};
 use crate::services::{CouponCache, Ports};
+use futures::FutureExt;
+use futures::channel::oneshot;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,6 +56,7 @@ pub struct Issuing {
     gate: Arc<dyn IssueGate>,
     log: Arc<dyn IssueLog>,
     clock: Arc<dyn Clock>,
+    spawner: Arc<dyn Spawner>,
 }
 
 impl Issuing {
@@ -66,6 +69,7 @@ impl Issuing {
             gate: ports.gate.clone(),
             log: ports.log.clone(),
             clock: ports.clock.clone(),
+            spawner: ports.spawner.clone(),
         }
     }
 
@@ -86,7 +90,32 @@ impl Issuing {
             .ensure_issuable(now)
             .map_err(|_| IssueError::CouponNotActive(coupon.effective_status(now)))?;
 
-        match self.reserve(&coupon, user_id).await? {
+        // From the gate step on, the work runs on a task of its own, so a caller that
+        // disconnects cannot leave it half done: dropped after the gate reserved (the
+        // reply was on its way) or while a failing append was being answered, the unit
+        // would stay reserved for a user with no record, under-sold for good.
+        let this = self.clone();
+        let (answer, answered) = oneshot::channel();
+        self.spawner.spawn(
+            async move {
+                let _ = answer.send(this.reserve_and_append(&coupon, user_id, now).await);
+            }
+            .boxed(),
+        );
+        answered.await.unwrap_or_else(|_| {
+            Err(IssueError::Indeterminate(
+                "the issue task ended without an answer".into(),
+            ))
+        })
+    }
+
+    async fn reserve_and_append(
+        &self,
+        coupon: &Coupon,
+        user_id: UserId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<IssueOutcome, IssueError> {
+        match self.reserve(coupon, user_id).await? {
             Reservation::Reserved => {}
             Reservation::AlreadyIssued => return Ok(IssueOutcome::AlreadyIssued),
             Reservation::SoldOut => return Ok(IssueOutcome::SoldOut),
@@ -96,26 +125,13 @@ impl Issuing {
                 ));
             }
         }
-
         let request = IssueRequest {
             request_id: RequestId::new(),
             user_id,
-            coupon_id,
+            coupon_id: coupon.id,
             requested_at: now,
         };
-        match self.log.append(request).await {
-            Ok(()) => Ok(IssueOutcome::Accepted),
-            // The reservation is kept: the record may be in the log.
-            Err(LogError::Indeterminate(detail)) => Err(IssueError::Indeterminate(detail)),
-            Err(log_err @ LogError::Unavailable(_)) => {
-                if let Err(gate_err) = self.gate.release(coupon_id, user_id).await {
-                    // The unit stays reserved for a user without a row: stock is
-                    // under-sold, never over-sold. Reported so operators can reseed.
-                    tracing::error!(%coupon_id, %user_id, error = %gate_err, "could not release a reservation after a failed append");
-                }
-                Err(IssueError::Unavailable(log_err.to_string()))
-            }
-        }
+        append_or_release(&*self.log, &*self.gate, request).await
     }
 
     /// One gate step. A gate that has not seen the coupon is seeded (once per coupon
@@ -197,5 +213,27 @@ impl Issuing {
             remaining_in_gate: gate.map(|g| g.remaining),
             persisted: self.coupons.issued_count(coupon_id).await?,
         })
+    }
+}
+
+/// Appends a reserved request; gives the unit back if the append certainly failed.
+async fn append_or_release(
+    log: &dyn IssueLog,
+    gate: &dyn IssueGate,
+    request: IssueRequest,
+) -> Result<IssueOutcome, IssueError> {
+    let (coupon_id, user_id) = (request.coupon_id, request.user_id);
+    match log.append(request).await {
+        Ok(()) => Ok(IssueOutcome::Accepted),
+        // The reservation is kept: the record may be in the log.
+        Err(LogError::Indeterminate(detail)) => Err(IssueError::Indeterminate(detail)),
+        Err(log_err @ LogError::Unavailable(_)) => {
+            if let Err(gate_err) = gate.release(coupon_id, user_id).await {
+                // The unit stays reserved for a user without a row: stock is
+                // under-sold, never over-sold. Reported so operators can reseed.
+                tracing::error!(%coupon_id, %user_id, error = %gate_err, "could not release a reservation after a failed append");
+            }
+            Err(IssueError::Unavailable(log_err.to_string()))
+        }
     }
 }

@@ -17,7 +17,8 @@ pub use issuing::{CouponStats, IssueError, Issuing};
 pub use wallet::{UseError, Wallet};
 
 use crate::ports::{
-    Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, LogDrain, PasswordHasher, UserStore,
+    Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, LogDrain, PasswordHasher, Spawner,
+    UserStore,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub struct Ports {
     pub drain: Arc<dyn LogDrain>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    pub spawner: Arc<dyn Spawner>,
 }
 
 /// All use cases of one process.
