@@ -144,12 +144,7 @@ impl BrokerProcess {
     }
 
     fn signal(&self, name: &str) {
-        let child = self.child.as_ref().expect("the broker is running");
-        let status = Command::new("kill")
-            .args([format!("-{name}"), child.id().to_string()])
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill -{name} failed");
+        signal(self.child.as_ref().expect("the broker is running"), name);
     }
 
     pub fn stop(&mut self) {
@@ -165,6 +160,119 @@ impl Drop for BrokerProcess {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A private MariaDB server on its own port and data directory, killed on drop:
+/// for outage tests, which must not stop the server every other test shares.
+/// Pausable (SIGSTOP: connections hang, as with a frozen host) and restartable on the
+/// same port with its data.
+pub struct MariadbProcess {
+    pub port: u16,
+    child: Option<Child>,
+    dir: std::path::PathBuf,
+}
+
+impl MariadbProcess {
+    /// Initialises a data directory (`mariadb-install-db`, a few seconds) and starts
+    /// the server.
+    pub async fn start() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("couponrush-mariadb-{}", unique("m")));
+        std::fs::create_dir_all(&dir).expect("mariadb dir");
+        let installed = Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .args([
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("running mariadb-install-db");
+        assert!(installed.success(), "mariadb-install-db failed");
+        let mut me = Self {
+            port,
+            child: None,
+            dir,
+        };
+        me.restart().await;
+        me
+    }
+
+    /// `mysql://root@127.0.0.1:PORT/DATABASE`, creating the database.
+    pub async fn database(&self, name: &str) -> String {
+        use sqlx::Connection;
+        let server = format!("mysql://root@127.0.0.1:{}", self.port);
+        let mut conn = sqlx::MySqlConnection::connect(&server)
+            .await
+            .expect("connect to the private MariaDB");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE IF NOT EXISTS `{name}`"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+        conn.close().await.ok();
+        format!("{server}/{name}")
+    }
+
+    /// Starts (again) on the same port and data.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.dir.join("data").display()))
+            .arg(format!("--socket={}", self.dir.join("sock").display()))
+            .arg(format!("--port={}", self.port))
+            .args(["--user=root", "--bind-address=127.0.0.1", "--skip-log-bin"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting mariadbd");
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(30)).await,
+            "mariadbd did not listen on {}",
+            self.port
+        );
+    }
+
+    /// Freezes the server (SIGSTOP): open connections and new handshakes hang.
+    pub fn pause(&self) {
+        signal(self.child.as_ref().expect("running"), "STOP");
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.child.as_ref().expect("running"), "CONT");
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for MariadbProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_ref() {
+            signal(child, "CONT"); // a stopped process cannot die of SIGKILL until resumed
+        }
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{name} failed");
 }
 
 /// `TANSU_BIN` (scripts/test-services sets it), else the build with the SQLite engine

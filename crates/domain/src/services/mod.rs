@@ -63,6 +63,7 @@ impl CouponRush {
         let cache = Arc::new(CouponCache::new(
             settings.coupon_cache_ttl,
             ports.coupons.clone(),
+            ports.spawner.clone(),
         ));
         let seeding = Arc::new(GateSeeding::new(
             ports.issued.clone(),
