@@ -59,6 +59,10 @@ impl IssueGate for InstrumentedGate {
     async fn stats(&self, coupon: CouponId) -> Result<Option<GateStats>, StoreError> {
         self.inner.stats(coupon).await
     }
+
+    async fn list_holders(&self, coupon: CouponId) -> Result<Option<Vec<UserId>>, StoreError> {
+        self.inner.list_holders(coupon).await
+    }
 }
 
 /// Times [`IssueLog::append`].

@@ -7,6 +7,7 @@ pub mod config;
 pub mod distributed;
 pub mod embedded;
 pub mod instrumented;
+pub mod reconcile;
 pub mod secrets;
 pub mod serve;
 pub mod shutdown;

@@ -1,7 +1,9 @@
 //! The `couponrush` binary: parse flags, load the configuration, run a mode.
 
 use clap::{Args, Parser, Subcommand};
-use couponrush_cli::{ApiNode, Config, ConsumerNode, EmbeddedApp, distributed, shutdown};
+use couponrush_cli::{
+    ApiNode, Config, ConsumerNode, EmbeddedApp, distributed, reconcile, shutdown,
+};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +42,19 @@ enum Command {
     Consumer,
     /// Distributed mode: create or upgrade the MariaDB schema, then exit.
     Migrate,
+    /// Distributed mode: give back units the gate holds for users with no record
+    /// (waits until the issue log is drained first), then exit.
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Args)]
+struct ReconcileArgs {
+    /// Only this coupon (default: every ACTIVE coupon).
+    #[arg(long)]
+    coupon: Option<uuid::Uuid>,
+    /// Report what would be given back; change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Flags that override the configuration; only those given are serialized.
@@ -84,6 +99,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             distributed::migrate(&config).await?;
             println!("schema is up to date");
+            Ok(())
+        }
+        Command::Reconcile(args) => {
+            let coupon = args.coupon.map(couponrush_domain::CouponId::from_uuid);
+            let reports = reconcile::run(&config, coupon, args.dry_run).await?;
+            print!("{}", reconcile::table(&reports, args.dry_run));
             Ok(())
         }
         Command::Config => {

@@ -19,6 +19,7 @@ where
     sold_out_coupon_knows_every_holder_and_takes_a_release(make().await).await;
     seeding_is_idempotent_and_counts_holders(make().await).await;
     coupons_are_independent(make().await).await;
+    holders_are_listed(make().await).await;
     concurrent_rush_never_over_reserves(make().await).await;
 }
 
@@ -172,6 +173,25 @@ pub async fn seeding_is_idempotent_and_counts_holders(gate: Arc<dyn IssueGate>) 
             holders: 3
         })
     );
+}
+
+/// Seeded and reserved holders are listed, each once; a released one is not; an
+/// unseeded coupon has no list.
+pub async fn holders_are_listed(gate: Arc<dyn IssueGate>) {
+    let c = CouponId::new();
+    assert_eq!(gate.list_holders(c).await.unwrap(), None);
+    let seeded: Vec<UserId> = (0..2).map(|_| UserId::new()).collect();
+    gate.seed(c, qty(5), &seeded).await.unwrap();
+    let (kept, released) = (UserId::new(), UserId::new());
+    for u in [kept, released] {
+        assert_eq!(gate.reserve(c, u).await.unwrap(), Reservation::Reserved);
+    }
+    gate.release(c, released).await.unwrap();
+    let mut listed = gate.list_holders(c).await.unwrap().expect("seeded");
+    listed.sort_unstable();
+    let mut expected = vec![seeded[0], seeded[1], kept];
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
 }
 
 pub async fn coupons_are_independent(gate: Arc<dyn IssueGate>) {

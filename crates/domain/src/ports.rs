@@ -126,6 +126,10 @@ pub trait IssueGate: Send + Sync {
     async fn is_holder(&self, coupon: CouponId, user: UserId) -> Result<bool, StoreError>;
     /// `None` if the coupon is not seeded.
     async fn stats(&self, coupon: CouponId) -> Result<Option<GateStats>, StoreError>;
+    /// Every holder of the coupon (reconciliation compares them with the persisted
+    /// rows); `None` if the coupon is not seeded. Not a snapshot of one instant while
+    /// reservations go on: each holder listed was a holder during the call.
+    async fn list_holders(&self, coupon: CouponId) -> Result<Option<Vec<UserId>>, StoreError>;
 }
 
 /// Error of an [`IssueLog`] append.

@@ -159,6 +159,15 @@ impl IssueGate for MemoryGate {
             .is_some_and(|s| s.lock().holders.contains(&user)))
     }
 
+    async fn list_holders(&self, coupon: CouponId) -> Result<Option<Vec<UserId>>, StoreError> {
+        Ok(self.slot(coupon).map(|s| {
+            let s = s.lock();
+            let mut all = s.holders.settled.clone();
+            all.extend(s.holders.recent.iter().copied());
+            all
+        }))
+    }
+
     async fn stats(&self, coupon: CouponId) -> Result<Option<GateStats>, StoreError> {
         Ok(self.slot(coupon).map(|s| {
             let s = s.lock();

@@ -52,6 +52,9 @@ impl RedisGate {
     }
 }
 
+/// Members asked for per SSCAN call when listing holders.
+const HOLDERS_PER_SCAN: usize = 10_000;
+
 /// What a user is inside the holders set.
 pub(crate) fn member(user: UserId) -> [u8; 16] {
     *user.as_uuid().as_bytes()
@@ -104,6 +107,47 @@ impl IssueGate for RedisGate {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)
+    }
+
+    async fn list_holders(&self, coupon: CouponId) -> Result<Option<Vec<UserId>>, StoreError> {
+        let keys = self.keys(coupon);
+        let mut conn = self.conn.clone();
+        let seeded: bool = redis::cmd("EXISTS")
+            .arg(&keys.stock)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if !seeded {
+            return Ok(None);
+        }
+        // SSCAN in pages rather than SMEMBERS: a coupon of a million holders must not
+        // block Redis (and every rush it serves) for one long reply.
+        let mut holders = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, page): (u64, Vec<Vec<u8>>) = redis::cmd("SSCAN")
+                .arg(&keys.holders)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(HOLDERS_PER_SCAN)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            for m in page {
+                let bytes: [u8; 16] = m.as_slice().try_into().map_err(|_| {
+                    StoreError::Corrupt(format!("a holder of {coupon} is {} bytes", m.len()))
+                })?;
+                holders.push(UserId::from_uuid(uuid::Uuid::from_bytes(bytes)));
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // SSCAN may return a member more than once.
+        holders.sort_unstable();
+        holders.dedup();
+        Ok(Some(holders))
     }
 
     async fn stats(&self, coupon: CouponId) -> Result<Option<GateStats>, StoreError> {

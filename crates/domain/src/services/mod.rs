@@ -6,6 +6,7 @@ pub mod catalog;
 mod coupon_cache;
 pub mod gate_seeding;
 pub mod issuing;
+pub mod reconciling;
 mod single_flight;
 pub mod wallet;
 
@@ -14,6 +15,7 @@ pub use catalog::{Catalog, CatalogError};
 pub use coupon_cache::CouponCache;
 pub use gate_seeding::{GateSeeding, SeedError};
 pub use issuing::{CouponStats, IssueError, Issuing};
+pub use reconciling::{Reconciler, Reconciliation};
 pub use wallet::{UseError, Wallet};
 
 use crate::ports::{

@@ -1,0 +1,124 @@
+//! Reconciliation: giving back units the gate holds for users who will never get a row.
+//!
+//! A reservation can outlive its request without a record ever reaching the store: an
+//! append whose outcome was unknown (the reservation is kept, the record never
+//! written), a gate reply lost to a timeout, an api node killed between the gate step
+//! and the append. Each strands one unit: users are told SOLD_OUT while stock remains.
+//!
+//! For each coupon (one drain of the log serves them all):
+//! 1. list the gate's holders (`held`);
+//! 2. drain the issue log ([`LogDrain`]): every record appended, or being appended,
+//!    before this step is now persisted (or dead-lettered);
+//! 3. read the persisted holders;
+//! 4. a user in `held` with no row is stranded: no record of theirs can still arrive
+//!    (it would have been appended before step 2), and they cannot make a new one (a
+//!    holder is answered ALREADY_ISSUED). Their unit is released, which also lets them
+//!    ask again.
+//!
+//! Users reserved after step 1 are not looked at, so a rush going on meanwhile is never
+//! touched. A dead-lettered record counts as stranded: replaying it later may find the
+//! unit sold to someone else, and the database guard refuses the replay rather than
+//! over-issue.
+
+use crate::coupon::Coupon;
+use crate::error::StoreError;
+use crate::ids::{CouponId, UserId};
+use crate::ports::{IssueGate, IssuedCouponStore, LogDrain};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// What reconciling one coupon found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciliation {
+    pub coupon: CouponId,
+    pub total: u64,
+    /// Holders in the gate when reconciliation began; `None` if the gate does not hold
+    /// the coupon (nothing to reconcile: it is seeded from the rows when next asked).
+    pub held_in_gate: Option<u64>,
+    /// Rows once the log was drained.
+    pub persisted: u64,
+    /// Holders whose rows arrived while the log drained: in flight, not stranded.
+    pub in_flight: u64,
+    /// Holders with no row and no record that can still arrive.
+    pub stranded: Vec<UserId>,
+    /// Units given back (0 on a dry run).
+    pub returned: u64,
+}
+
+pub struct Reconciler {
+    issued: Arc<dyn IssuedCouponStore>,
+    gate: Arc<dyn IssueGate>,
+    drain: Arc<dyn LogDrain>,
+}
+
+impl Reconciler {
+    pub fn new(
+        issued: Arc<dyn IssuedCouponStore>,
+        gate: Arc<dyn IssueGate>,
+        drain: Arc<dyn LogDrain>,
+    ) -> Self {
+        Self {
+            issued,
+            gate,
+            drain,
+        }
+    }
+
+    /// Reconciles every coupon of `coupons` (one drain of the log for all of them);
+    /// with `apply` false only reports what it would give back.
+    pub async fn reconcile(
+        &self,
+        coupons: &[Coupon],
+        apply: bool,
+    ) -> Result<Vec<Reconciliation>, StoreError> {
+        let mut held = Vec::with_capacity(coupons.len());
+        for coupon in coupons {
+            held.push(self.gate.list_holders(coupon.id).await?);
+        }
+        let ids: Vec<CouponId> = coupons.iter().map(|c| c.id).collect();
+        let before = self.issued.holders_of(&ids).await?;
+        if held.iter().any(Option::is_some) {
+            self.drain.drained().await?;
+        }
+        let after = self.issued.holders_of(&ids).await?;
+        let rows = |m: &HashMap<CouponId, Vec<UserId>>, id| -> HashSet<UserId> {
+            m.get(&id)
+                .map(|v| v.iter().copied().collect())
+                .unwrap_or_default()
+        };
+        let mut reports = Vec::with_capacity(coupons.len());
+        for (coupon, held) in coupons.iter().zip(held) {
+            let id = coupon.id;
+            let (before, after) = (rows(&before, id), rows(&after, id));
+            let mut report = Reconciliation {
+                coupon: id,
+                total: u64::from(coupon.total_quantity.get()),
+                held_in_gate: held.as_ref().map(|h| h.len() as u64),
+                persisted: after.len() as u64,
+                in_flight: 0,
+                stranded: Vec::new(),
+                returned: 0,
+            };
+            let Some(held) = held else {
+                reports.push(report);
+                continue;
+            };
+            report.in_flight = held
+                .iter()
+                .filter(|u| after.contains(u) && !before.contains(u))
+                .count() as u64;
+            report.stranded = held.into_iter().filter(|u| !after.contains(u)).collect();
+            if apply {
+                for &user in &report.stranded {
+                    self.gate.release(id, user).await?;
+                    report.returned += 1;
+                }
+                if report.returned > 0 {
+                    tracing::warn!(coupon_id = %id, returned = report.returned, "reconciliation gave back units held by users with no record");
+                }
+            }
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+}

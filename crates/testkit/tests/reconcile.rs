@@ -1,0 +1,91 @@
+//! Reconciliation gives back the units of users the gate holds with no record anywhere
+//! (as an api node killed between the gate step and the append leaves them), and never
+//! one whose record is still on its way through a throttled consumer.
+
+use couponrush_domain::ports::IssueGate;
+use couponrush_domain::{CouponId, UserId};
+use couponrush_redis::RedisGate;
+use couponrush_testkit::Distributed;
+use std::collections::HashSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stranded_units_come_back_and_records_in_flight_are_kept() {
+    let stack = Distributed::spawn(|c| {
+        // The accepted records are still in the log when reconciliation begins.
+        c.rate_limit_per_sec = 10;
+        c.rate_limit_burst = 2;
+        c.consumer_batch_max_records = 2;
+        c.kafka_produce_timeout_ms = 2_000;
+    })
+    .await;
+    let consumer = stack.start_consumer().await;
+    let app = &stack.api;
+    let coupon = app.active_coupon(10).await;
+    let accepted: Vec<_> = (0..6).map(|_| app.mint_user()).collect();
+    for (_, token) in &accepted {
+        assert_eq!(app.issue(token, coupon).await.str("result"), "ACCEPTED");
+    }
+    // Two reservations whose api node died before appending: holders, no record.
+    let gate = RedisGate::connect(&stack.config.redis_url, &stack.config.redis_key_prefix)
+        .await
+        .unwrap();
+    let stranded: Vec<UserId> = (0..2).map(|_| UserId::new()).collect();
+    for &u in &stranded {
+        gate.reserve(CouponId::from_uuid(coupon), u).await.unwrap();
+    }
+    assert_eq!(app.gate_stock(coupon).await, (Some(8), Some(2)));
+    let in_log = 6 - stack.persisted_holders(coupon).await.len();
+    assert!(in_log > 0, "some accepted records must still be in the log");
+
+    let id = CouponId::from_uuid(coupon);
+    let dry = couponrush_cli::reconcile::run(&stack.config, Some(id), true)
+        .await
+        .unwrap();
+    assert_eq!(dry.len(), 1);
+    let stranded_found: HashSet<UserId> = dry[0].stranded.iter().copied().collect();
+    assert_eq!(
+        stranded_found,
+        stranded.iter().copied().collect::<HashSet<_>>()
+    );
+    assert_eq!(dry[0].returned, 0, "a dry run changes nothing");
+    assert_eq!(
+        dry[0].persisted, 6,
+        "the drain waited for every accepted record"
+    );
+    assert!(
+        dry[0].in_flight > 0,
+        "records arrived while the log drained"
+    );
+    assert_eq!(app.gate_stock(coupon).await, (Some(8), Some(2)));
+
+    let applied = couponrush_cli::reconcile::run(&stack.config, Some(id), false)
+        .await
+        .unwrap();
+    assert_eq!(applied[0].returned, 2);
+    assert_eq!(
+        app.gate_stock(coupon).await,
+        (Some(6), Some(4)),
+        "the two stranded units are back; the six accepted keep theirs"
+    );
+    let rows: HashSet<Uuid> = stack.persisted_holders(coupon).await.into_iter().collect();
+    for (user, _) in &accepted {
+        assert!(rows.contains(&user.into_uuid()));
+    }
+    // The stock given back is sold: four more users, then SOLD_OUT.
+    for _ in 0..4 {
+        let (_, token) = app.mint_user();
+        assert_eq!(app.issue(&token, coupon).await.str("result"), "ACCEPTED");
+    }
+    let (_, late) = app.mint_user();
+    assert_eq!(app.issue(&late, coupon).await.str("result"), "SOLD_OUT");
+    assert_eq!(
+        stack
+            .wait_persisted(coupon, 10, Duration::from_secs(60))
+            .await,
+        10
+    );
+    consumer.stop().await;
+    stack.api.stop().await;
+}
