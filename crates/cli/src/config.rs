@@ -84,6 +84,9 @@ pub struct Config {
     pub retry_max_attempts: u32,
     pub retry_base_backoff_ms: u64,
     pub retry_max_backoff_ms: u64,
+    /// Api nodes: seconds between automatic reconciliation passes (one node per period,
+    /// under a Redis lease); 0 turns them off.
+    pub reconcile_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -124,6 +127,7 @@ impl Default for Config {
             retry_max_attempts: 5,
             retry_base_backoff_ms: 100,
             retry_max_backoff_ms: 5_000,
+            reconcile_interval_secs: 60,
         }
     }
 }
@@ -304,10 +308,15 @@ impl fmt::Display for Config {
             "  rate_limit            {}/s burst {}",
             self.rate_limit_per_sec, self.rate_limit_burst
         )?;
-        write!(
+        writeln!(
             f,
             "  retry                 {} attempts, backoff {}..{} ms",
             self.retry_max_attempts, self.retry_base_backoff_ms, self.retry_max_backoff_ms
+        )?;
+        write!(
+            f,
+            "  reconcile_interval_secs {}",
+            self.reconcile_interval_secs
         )
     }
 }

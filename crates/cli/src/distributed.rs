@@ -18,13 +18,13 @@ use couponrush_consumer::{
     ConsumerSettings, DeadLetterWorker, IssueWorker, KafkaPayloadReplayer, RetryPolicy,
     WorkerCounters,
 };
-use couponrush_domain::ports::{IssuePersister, RateLimiter};
-use couponrush_domain::services::{CouponRush, Ports, SignupError};
-use couponrush_domain::{Password, Username};
+use couponrush_domain::ports::{CouponStore, IssuePersister, RateLimiter};
+use couponrush_domain::services::{CouponRush, Ports, Reconciler, SignupError};
+use couponrush_domain::{CouponStatus, Password, Username};
 use couponrush_kafka::{KafkaConfig, KafkaLog, KafkaLogDrain};
 use couponrush_mysql::MysqlStore;
 use couponrush_redis::{RateLimit, RedisGate, RedisRateLimiter};
-use couponrush_telemetry::metrics::names::REDIS_ERRORS_TOTAL;
+use couponrush_telemetry::metrics::names::{self, REDIS_ERRORS_TOTAL};
 use couponrush_telemetry::metrics::{self as telemetry_metrics, PoolSampler, Process};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -137,6 +137,7 @@ pub struct ApiNode {
     router: axum::Router,
     store: MysqlStore,
     log: Arc<KafkaLog>,
+    reconciling: Option<PeriodicReconcile>,
     pub admin_created: bool,
 }
 
@@ -160,8 +161,22 @@ impl ApiNode {
         let kafka = kafka_config(config);
         with_retries("kafka", || couponrush_kafka::ensure_topics(&kafka)).await?;
         let log = Arc::new(KafkaLog::new(&kafka).context("creating the Kafka producer")?);
-        let drain = KafkaLogDrain::new(&kafka, &config.consumer_group)
-            .context("creating the Kafka client that follows the consumers' offsets")?;
+        let drain = Arc::new(
+            KafkaLogDrain::new(&kafka, &config.consumer_group)
+                .context("creating the Kafka client that follows the consumers' offsets")?,
+        );
+        let reconciling = (config.reconcile_interval_secs > 0).then(|| PeriodicReconcile {
+            reconciler: Reconciler::new(
+                Arc::new(store.clone()),
+                Arc::new(store.clone()),
+                gate.clone(),
+                drain.clone(),
+            ),
+            coupons: store.clone(),
+            redis: redis.clone(),
+            prefix: config.redis_key_prefix.clone(),
+            every: Duration::from_secs(config.reconcile_interval_secs),
+        });
 
         let store_port = Arc::new(store.clone());
         let ports = Ports {
@@ -170,7 +185,7 @@ impl ApiNode {
             issued: store_port.clone(),
             gate: Arc::new(InstrumentedGate::new(gate)),
             log: Arc::new(InstrumentedLog::new(log.clone())),
-            drain: Arc::new(drain),
+            drain,
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
             spawner: Arc::new(TokioSpawner),
@@ -200,6 +215,7 @@ impl ApiNode {
             router: couponrush_api::router(state),
             store,
             log,
+            reconciling,
             admin_created,
         })
     }
@@ -219,14 +235,93 @@ impl ApiNode {
             router,
             store,
             log,
+            reconciling,
             ..
         } = self;
         let _pool_gauges = sample_pool(&store);
+        // Dropped (so stopped) when the node stops.
+        let _reconciling = reconciling.map(|r| AbortOnDrop(tokio::spawn(r.run())));
         crate::serve::serve(listener, router, shutdown).await;
         log.flush();
         store.close().await;
         tracing::info!("api node stopped cleanly");
         Ok(())
+    }
+}
+
+/// Automatic reconciliation: every `every`, the node that takes the lease reconciles
+/// every ACTIVE coupon (see `couponrush_domain::services::reconciling`). Passes on two
+/// nodes may overlap when one outlasts its period; that is harmless (a release is
+/// idempotent), the lease only keeps every node from draining the log each period.
+struct PeriodicReconcile {
+    reconciler: Reconciler,
+    coupons: MysqlStore,
+    redis: redis::aio::ConnectionManager,
+    prefix: String,
+    every: Duration,
+}
+
+impl PeriodicReconcile {
+    async fn run(self) {
+        let holder = uuid::Uuid::new_v4().to_string();
+        let stranded = metrics::gauge!(names::RECONCILE_STRANDED_UNITS);
+        let returned = metrics::counter!(names::RECONCILE_RETURNED_TOTAL);
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is now: give the node a period to settle
+        loop {
+            tick.tick().await;
+            let lease = couponrush_redis::lease::try_lease(
+                &self.redis,
+                &self.prefix,
+                "reconcile",
+                &holder,
+                self.every,
+            )
+            .await;
+            match lease {
+                Ok(true) => {}
+                Ok(false) => continue, // another node's turn
+                Err(e) => {
+                    tracing::warn!(error = %e, "reconciliation skipped: no lease");
+                    continue;
+                }
+            }
+            let pass = async {
+                let coupons = self
+                    .coupons
+                    .list_coupons_with_status(CouponStatus::Active)
+                    .await?;
+                self.reconciler.reconcile(&coupons, true).await
+            };
+            match pass.await {
+                Ok(reports) => {
+                    let found: usize = reports.iter().map(|r| r.stranded.len()).sum();
+                    let given: u64 = reports.iter().map(|r| r.returned).sum();
+                    #[allow(clippy::cast_precision_loss)] // far below 2^53
+                    stranded.set(found as f64);
+                    returned.increment(given);
+                    tracing::info!(
+                        coupons = reports.len(),
+                        stranded = found,
+                        returned = given,
+                        "reconciliation pass done"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reconciliation pass failed; the next period tries again")
+                }
+            }
+        }
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

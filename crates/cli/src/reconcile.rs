@@ -40,7 +40,7 @@ pub async fn run(
         None => store.list_coupons_with_status(CouponStatus::Active).await?,
     };
     let store = Arc::new(store);
-    let reconciler = Reconciler::new(store, Arc::new(gate), Arc::new(drain));
+    let reconciler = Reconciler::new(store.clone(), store, Arc::new(gate), Arc::new(drain));
     Ok(reconciler.reconcile(&coupons, !dry_run).await?)
 }
 

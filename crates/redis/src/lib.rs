@@ -10,6 +10,7 @@ mod connect;
 mod error;
 mod gate;
 mod keys;
+pub mod lease;
 mod rate_limit;
 mod scripts;
 mod seed;

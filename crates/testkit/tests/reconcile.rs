@@ -89,3 +89,46 @@ async fn stranded_units_come_back_and_records_in_flight_are_kept() {
     consumer.stop().await;
     stack.api.stop().await;
 }
+
+/// Api nodes reconcile by themselves every `reconcile_interval_secs`, and say so in
+/// their metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_nodes_give_stranded_units_back_by_themselves() {
+    let stack = Distributed::spawn(|c| {
+        c.reconcile_interval_secs = 1;
+        c.kafka_produce_timeout_ms = 1_000;
+    })
+    .await;
+    let consumer = stack.start_consumer().await;
+    let app = &stack.api;
+    let coupon = app.active_coupon(5).await;
+    let (_, token) = app.mint_user();
+    assert_eq!(app.issue(&token, coupon).await.str("result"), "ACCEPTED");
+    let gate = RedisGate::connect(&stack.config.redis_url, &stack.config.redis_key_prefix)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        gate.reserve(CouponId::from_uuid(coupon), UserId::new())
+            .await
+            .unwrap();
+    }
+    assert_eq!(app.gate_stock(coupon).await, (Some(4), Some(1)));
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while app.gate_stock(coupon).await != (Some(1), Some(4)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pass gave the three units back: {:?}",
+            app.gate_stock(coupon).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let returned = app
+        .metrics()
+        .await
+        .sum("couponrush_reconcile_returned_total", &[]);
+    assert_eq!(returned, 3.0);
+    assert_eq!(stack.persisted_holders(coupon).await.len(), 1);
+    consumer.stop().await;
+    stack.api.stop().await;
+}

@@ -5,7 +5,9 @@
 //! written), a gate reply lost to a timeout, an api node killed between the gate step
 //! and the append. Each strands one unit: users are told SOLD_OUT while stock remains.
 //!
-//! For each coupon (one drain of the log serves them all):
+//! A coupon whose gate holds no more users than it has rows has nothing stranded and
+//! costs two counters (`SCARD`, `issued_count`). For each other coupon (one drain of the
+//! log serves them all):
 //! 1. list the gate's holders (`held`);
 //! 2. drain the issue log ([`LogDrain`]): every record appended, or being appended,
 //!    before this step is now persisted (or dead-lettered);
@@ -23,7 +25,7 @@
 use crate::coupon::Coupon;
 use crate::error::StoreError;
 use crate::ids::{CouponId, UserId};
-use crate::ports::{IssueGate, IssuedCouponStore, LogDrain};
+use crate::ports::{CouponStore, IssueGate, IssuedCouponStore, LogDrain};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -46,6 +48,7 @@ pub struct Reconciliation {
 }
 
 pub struct Reconciler {
+    coupons: Arc<dyn CouponStore>,
     issued: Arc<dyn IssuedCouponStore>,
     gate: Arc<dyn IssueGate>,
     drain: Arc<dyn LogDrain>,
@@ -53,11 +56,13 @@ pub struct Reconciler {
 
 impl Reconciler {
     pub fn new(
+        coupons: Arc<dyn CouponStore>,
         issued: Arc<dyn IssuedCouponStore>,
         gate: Arc<dyn IssueGate>,
         drain: Arc<dyn LogDrain>,
     ) -> Self {
         Self {
+            coupons,
             issued,
             gate,
             drain,
@@ -71,8 +76,31 @@ impl Reconciler {
         coupons: &[Coupon],
         apply: bool,
     ) -> Result<Vec<Reconciliation>, StoreError> {
-        let mut held = Vec::with_capacity(coupons.len());
+        let mut reports = Vec::with_capacity(coupons.len());
+        let mut suspects = Vec::new();
         for coupon in coupons {
+            let gate = self.gate.stats(coupon.id).await?;
+            let persisted = self.coupons.issued_count(coupon.id).await?;
+            let report = Reconciliation {
+                coupon: coupon.id,
+                total: u64::from(coupon.total_quantity.get()),
+                held_in_gate: gate.map(|g| g.holders),
+                persisted,
+                in_flight: 0,
+                stranded: Vec::new(),
+                returned: 0,
+            };
+            if gate.is_some_and(|g| g.holders > persisted) {
+                suspects.push((coupon, reports.len()));
+            }
+            reports.push(report);
+        }
+        if suspects.is_empty() {
+            return Ok(reports);
+        }
+        let coupons: Vec<&Coupon> = suspects.iter().map(|(c, _)| *c).collect();
+        let mut held = Vec::with_capacity(coupons.len());
+        for coupon in &coupons {
             held.push(self.gate.list_holders(coupon.id).await?);
         }
         let ids: Vec<CouponId> = coupons.iter().map(|c| c.id).collect();
@@ -86,21 +114,13 @@ impl Reconciler {
                 .map(|v| v.iter().copied().collect())
                 .unwrap_or_default()
         };
-        let mut reports = Vec::with_capacity(coupons.len());
-        for (coupon, held) in coupons.iter().zip(held) {
+        for ((coupon, at), held) in suspects.iter().zip(held) {
             let id = coupon.id;
             let (before, after) = (rows(&before, id), rows(&after, id));
-            let mut report = Reconciliation {
-                coupon: id,
-                total: u64::from(coupon.total_quantity.get()),
-                held_in_gate: held.as_ref().map(|h| h.len() as u64),
-                persisted: after.len() as u64,
-                in_flight: 0,
-                stranded: Vec::new(),
-                returned: 0,
-            };
+            let report = &mut reports[*at];
+            report.held_in_gate = held.as_ref().map(|h| h.len() as u64);
+            report.persisted = after.len() as u64;
             let Some(held) = held else {
-                reports.push(report);
                 continue;
             };
             report.in_flight = held
@@ -117,7 +137,6 @@ impl Reconciler {
                     tracing::warn!(coupon_id = %id, returned = report.returned, "reconciliation gave back units held by users with no record");
                 }
             }
-            reports.push(report);
         }
         Ok(reports)
     }

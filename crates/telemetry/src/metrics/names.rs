@@ -66,6 +66,8 @@ pub const CONSUMER_FAILED_EVENTS_TOTAL: &str = "couponrush_consumer_failed_event
 pub const CONSUMER_LAG_RECORDS: &str = "couponrush_consumer_lag_records";
 pub const DB_POOL_CONNECTIONS: &str = "couponrush_db_pool_connections";
 pub const REDIS_ERRORS_TOTAL: &str = "couponrush_redis_errors_total";
+pub const RECONCILE_STRANDED_UNITS: &str = "couponrush_reconcile_stranded_units";
+pub const RECONCILE_RETURNED_TOTAL: &str = "couponrush_reconcile_returned_total";
 
 /// The `result` label values of [`ISSUE_OUTCOMES_TOTAL`].
 pub const ISSUE_RESULTS: [&str; 6] = [
@@ -114,6 +116,8 @@ pub const FAMILIES: &[Family] = &[
     Family { name: CONSUMER_LAG_RECORDS, kind: Gauge, labels: &["topic", "partition"], processes: &[Consumer], help: "High watermark minus committed offset, per assigned partition." },
     Family { name: DB_POOL_CONNECTIONS, kind: Gauge, labels: &["state"], processes: ALL, help: "Database pool connections by state." },
     Family { name: REDIS_ERRORS_TOTAL, kind: Counter, labels: &[], processes: &[Api, Consumer], help: "Failed Redis calls." },
+    Family { name: RECONCILE_STRANDED_UNITS, kind: Gauge, labels: &[], processes: &[Api], help: "Units the gate held for users with no record, found by the last reconciliation pass of this node." },
+    Family { name: RECONCILE_RETURNED_TOTAL, kind: Counter, labels: &[], processes: &[Api], help: "Stranded units given back by reconciliation." },
 ];
 
 /// The families a process of this kind serves.
