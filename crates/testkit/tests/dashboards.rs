@@ -87,6 +87,8 @@ fn documented() -> BTreeMap<String, Family> {
 
 const DASHBOARDS: [&str; 3] = ["api.json", "consumer.json", "infra.json"];
 const PROMETHEUS_FILES: [&str; 2] = ["deploy/prometheus.yml", "deploy/prometheus-local.yml"];
+/// Alert rules both Prometheus configurations load.
+const RULE_FILES: [&str; 1] = ["deploy/prometheus-rules.yml"];
 
 fn dashboard(name: &str) -> Value {
     let rel = format!("deploy/grafana/dashboards/{name}");
@@ -281,7 +283,7 @@ fn dashboards_and_prometheus_files_use_only_documented_metrics() {
         }
         used_families.insert(family_of(&series, &doc).to_owned());
     }
-    for file in PROMETHEUS_FILES {
+    for file in PROMETHEUS_FILES.iter().chain(&RULE_FILES) {
         for s in strings(&yaml(file)) {
             for series in series_names(&s) {
                 if let Some(p) = check_series(&series, &doc) {
@@ -601,6 +603,19 @@ fn promtool_accepts_the_configs_and_every_dashboard_query() {
         );
         return;
     };
+    for file in RULE_FILES {
+        let out = std::process::Command::new(&promtool)
+            .args(["check", "rules"])
+            .arg(repo().join(file))
+            .output()
+            .expect("run promtool");
+        assert!(
+            out.status.success(),
+            "promtool check rules {file}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     for file in PROMETHEUS_FILES {
         let out = std::process::Command::new(&promtool)
             .args(["check", "config"])
