@@ -36,6 +36,8 @@ pub struct ApiError {
 /// dependency blip or a gate being seeded is over within about a second.
 const RETRY_AFTER_SECS: &str = "1";
 
+const KEY_IN_USE: &str = "IDEMPOTENCY_KEY_IN_USE";
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -90,7 +92,8 @@ impl IntoResponse for ApiError {
             field: self.field,
         };
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        // 409 IDEMPOTENCY_KEY_IN_USE: the first request is still running, ask again soon.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.code == KEY_IN_USE {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
@@ -193,6 +196,12 @@ impl From<IssueError> for ApiError {
                 "ISSUE_OUTCOME_UNKNOWN",
                 "the request may have been recorded; GET the issue state instead of retrying",
                 &detail,
+            ),
+            IssueError::KeyInUse => Self::new(StatusCode::CONFLICT, KEY_IN_USE, e.to_string()),
+            IssueError::KeyReused(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                e.to_string(),
             ),
             IssueError::Store(s) => s.into(),
         }

@@ -50,6 +50,9 @@ pub struct Config {
     /// Longest an issue request waits for its coupon's gate to be seeded (once per
     /// coupon per process) before it is answered 503 `ISSUE_UNAVAILABLE`.
     pub gate_seed_wait_ms: u64,
+    /// How long an `Idempotency-Key` of an issue request, and the answer kept under it,
+    /// last (embedded: in memory; distributed: in Redis).
+    pub idempotency_key_ttl_secs: u64,
     /// `text` or `json`.
     pub log_format: String,
     /// `couponrush consumer`: admin listen address serving `/metrics` and `/health`
@@ -107,6 +110,7 @@ impl Default for Config {
             wal_restart_frames: 32_768,
             coupon_cache_ttl_ms: 1_000,
             gate_seed_wait_ms: 2_000,
+            idempotency_key_ttl_secs: 3_600,
             log_format: "text".into(),
             metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9100)),
             database_url: "mysql://root@127.0.0.1:3306/couponrush".into(),
@@ -214,6 +218,7 @@ impl Config {
         IssueSettings {
             coupon_cache_ttl: Duration::from_millis(self.coupon_cache_ttl_ms),
             gate_seed_wait: Duration::from_millis(self.gate_seed_wait_ms.max(1)),
+            idempotency_key_ttl: Duration::from_secs(self.idempotency_key_ttl_secs.max(1)),
         }
     }
 
@@ -262,6 +267,11 @@ impl fmt::Display for Config {
         writeln!(f, "  coupon_cache_ttl_ms   {}", self.coupon_cache_ttl_ms)?;
         writeln!(f, "  gate_seed_wait_ms     {}", self.gate_seed_wait_ms)?;
         writeln!(f, "  listen_backlog        {}", self.listen_backlog)?;
+        writeln!(
+            f,
+            "  idempotency_key_ttl_secs {}",
+            self.idempotency_key_ttl_secs
+        )?;
         writeln!(f, "  log_format            {}", self.log_format)?;
         writeln!(f, "  metrics_bind          {}", self.metrics_bind)?;
         writeln!(

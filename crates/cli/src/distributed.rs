@@ -23,7 +23,7 @@ use couponrush_domain::services::{CouponRush, Ports, Reconciler, SignupError};
 use couponrush_domain::{CouponStatus, Password, Username};
 use couponrush_kafka::{KafkaConfig, KafkaLog, KafkaLogDrain};
 use couponrush_mysql::MysqlStore;
-use couponrush_redis::{RateLimit, RedisGate, RedisRateLimiter};
+use couponrush_redis::{RateLimit, RedisGate, RedisIdempotency, RedisRateLimiter};
 use couponrush_telemetry::metrics::names::{self, REDIS_ERRORS_TOTAL};
 use couponrush_telemetry::metrics::{self as telemetry_metrics, PoolSampler, Process};
 use std::future::Future;
@@ -189,6 +189,10 @@ impl ApiNode {
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
             spawner: Arc::new(TokioSpawner),
+            idempotency: Arc::new(RedisIdempotency::new(
+                redis.clone(),
+                &config.redis_key_prefix,
+            )),
         };
         let app = CouponRush::new(ports, config.issue_settings());
         let admin_created = ensure_admin(&app, config).await?;

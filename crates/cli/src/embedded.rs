@@ -17,7 +17,7 @@ use couponrush_api::{AppContext, DependencyStatus, Readiness};
 use couponrush_auth::{Argon2Hasher, TokenCodec};
 use couponrush_domain::services::{CouponRush, Ports};
 use couponrush_domain::{Password, Username};
-use couponrush_memory::MemoryGate;
+use couponrush_memory::{MemoryGate, MemoryIdempotency};
 use couponrush_sqlite::{GroupCommitLog, GroupCommitWriter, SqliteStore};
 use couponrush_telemetry::metrics::{self as telemetry_metrics, Process};
 use std::future::Future;
@@ -86,6 +86,7 @@ impl EmbeddedApp {
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
             spawner: Arc::new(TokioSpawner),
+            idempotency: Arc::new(MemoryIdempotency::new()),
         };
         let app = CouponRush::new(ports, config.issue_settings());
 

@@ -5,4 +5,5 @@
 
 pub mod failed_events;
 pub mod gate;
+pub mod idempotency;
 pub mod stores;

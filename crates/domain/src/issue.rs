@@ -32,6 +32,15 @@ impl IssueOutcome {
             Self::AlreadyIssued => "ALREADY_ISSUED",
         }
     }
+    /// The inverse of [`Self::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ACCEPTED" => Some(Self::Accepted),
+            "SOLD_OUT" => Some(Self::SoldOut),
+            "ALREADY_ISSUED" => Some(Self::AlreadyIssued),
+            _ => None,
+        }
+    }
 }
 
 /// Where a user stands with one coupon.

@@ -6,6 +6,7 @@
 
 pub mod coupon;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod issue;
 pub mod ports;
@@ -15,6 +16,7 @@ pub mod user;
 
 pub use coupon::{Coupon, CouponName, CouponStatus, CouponType, Discount, NewCoupon, Quantity};
 pub use error::{StoreError, ValidationError};
+pub use idempotency::{IdempotencyKey, KeyClaim};
 pub use ids::{CouponId, RequestId, UserId};
 pub use issue::{IssueOutcome, IssueRequest, IssueState, IssuedCoupon, OwnedCoupon};
 pub use user::{Password, PasswordHash, Role, User, Username};

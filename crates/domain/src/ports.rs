@@ -7,8 +7,9 @@
 
 use crate::coupon::{Coupon, CouponStatus, Quantity};
 use crate::error::StoreError;
+use crate::idempotency::{IdempotencyKey, KeyClaim};
 use crate::ids::{CouponId, UserId};
-use crate::issue::{IssueRequest, IssuedCoupon, OwnedCoupon};
+use crate::issue::{IssueOutcome, IssueRequest, IssuedCoupon, OwnedCoupon};
 use crate::user::{Password, PasswordHash, User, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -183,6 +184,33 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
     /// Resolves after `duration` (the runtime's timer).
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// Idempotency keys of issue requests, per user: claimed by a request, completed with
+/// its answer, kept for `ttl`.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `(user, key)` for a request on `coupon`, unless it is taken: then says
+    /// what it holds. A claim or an answer lasts `ttl`, then the key is free again.
+    async fn claim(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        coupon: CouponId,
+        ttl: Duration,
+    ) -> Result<KeyClaim, StoreError>;
+    /// Keeps the answer of the request that claimed the key, for `ttl` from now.
+    async fn complete(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        coupon: CouponId,
+        outcome: IssueOutcome,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    /// Frees a claimed key whose request ended without a definite answer, so that a
+    /// retry with it runs again.
+    async fn release(&self, user: UserId, key: &IdempotencyKey) -> Result<(), StoreError>;
 }
 
 /// Runs work to its end on a task of its own: a step that must finish whether or not

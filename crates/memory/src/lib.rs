@@ -2,5 +2,7 @@
 //! contracts as the networked adapters.
 
 mod gate;
+mod idempotency;
 
 pub use gate::MemoryGate;
+pub use idempotency::MemoryIdempotency;

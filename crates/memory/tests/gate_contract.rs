@@ -11,3 +11,12 @@ async fn memory_gate_meets_the_gate_contract() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_idempotency_meets_its_contract() {
+    couponrush_contracts::idempotency::run_all(|| async {
+        Arc::new(couponrush_memory::MemoryIdempotency::new())
+            as Arc<dyn couponrush_domain::ports::IdempotencyStore>
+    })
+    .await;
+}

@@ -9,6 +9,7 @@
 mod connect;
 mod error;
 mod gate;
+mod idempotency;
 mod keys;
 pub mod lease;
 mod rate_limit;
@@ -18,4 +19,5 @@ mod seed;
 pub use connect::{RESPONSE_TIMEOUT, connection, connection_with_timeout};
 pub use error::SetupError;
 pub use gate::RedisGate;
+pub use idempotency::RedisIdempotency;
 pub use rate_limit::{RateLimit, RedisRateLimiter};

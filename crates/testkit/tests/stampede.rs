@@ -30,6 +30,7 @@ fn settings() -> IssueSettings {
         coupon_cache_ttl: Duration::from_secs(600),
         // Debug build, every test in parallel: these tests count reads, not time.
         gate_seed_wait: Duration::from_secs(60),
+        idempotency_key_ttl: Duration::from_secs(60),
     }
 }
 
@@ -81,6 +82,7 @@ where
         hasher: Arc::new(Argon2Hasher),
         clock: Arc::new(SystemClock),
         spawner: Arc::new(TokioSpawner),
+        idempotency: Arc::new(couponrush_memory::MemoryIdempotency::new()),
     }
 }
 

@@ -7,10 +7,12 @@
 
 use crate::coupon::{Coupon, CouponStatus};
 use crate::error::StoreError;
+use crate::idempotency::{IdempotencyKey, KeyClaim};
 use crate::ids::{CouponId, RequestId, UserId};
 use crate::issue::{IssueOutcome, IssueRequest, IssueState};
 use crate::ports::{
-    Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, LogError, Reservation, Spawner,
+    Clock, CouponStore, IdempotencyStore, IssueGate, IssueLog, IssuedCouponStore, LogError,
+    Reservation, Spawner,
 };
 use crate::services::gate_seeding::{GateSeeding, SeedError};
 use crate::services::{CouponCache, Ports};
@@ -33,8 +35,22 @@ pub enum IssueError {
     /// issue state tells ACCEPTED (then ISSUED if the record was durable).
     #[error("the outcome of the request is unknown: {0}")]
     Indeterminate(String),
+    /// A request with the same idempotency key is still running.
+    #[error("a request with this Idempotency-Key is still in progress")]
+    KeyInUse,
+    /// The idempotency key was used for another coupon.
+    #[error("this Idempotency-Key was used for coupon {0}")]
+    KeyReused(CouponId),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// An issue answer, and whether it is the stored answer of an earlier request with the
+/// same idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    pub outcome: IssueOutcome,
+    pub replayed: bool,
 }
 
 /// Where one coupon's stock stands: what the gate holds and what is persisted.
@@ -57,10 +73,17 @@ pub struct Issuing {
     log: Arc<dyn IssueLog>,
     clock: Arc<dyn Clock>,
     spawner: Arc<dyn Spawner>,
+    keys: Arc<dyn IdempotencyStore>,
+    key_ttl: std::time::Duration,
 }
 
 impl Issuing {
-    pub fn new(ports: &Ports, cache: Arc<CouponCache>, seeding: Arc<GateSeeding>) -> Self {
+    pub fn new(
+        ports: &Ports,
+        cache: Arc<CouponCache>,
+        seeding: Arc<GateSeeding>,
+        key_ttl: std::time::Duration,
+    ) -> Self {
         Self {
             cache,
             seeding,
@@ -70,6 +93,8 @@ impl Issuing {
             log: ports.log.clone(),
             clock: ports.clock.clone(),
             spawner: ports.spawner.clone(),
+            keys: ports.idempotency.clone(),
+            key_ttl,
         }
     }
 
@@ -106,6 +131,74 @@ impl Issuing {
             Err(IssueError::Indeterminate(
                 "the issue task ended without an answer".into(),
             ))
+        })
+    }
+
+    /// [`Self::issue`] under an idempotency key: the first request with the key runs
+    /// and its answer (ACCEPTED, SOLD_OUT, ALREADY_ISSUED) is kept for the key's
+    /// lifetime; a retry gets that answer again without a second attempt. A request
+    /// that ends in an error frees the key, so its retry runs again. Runs on a task of
+    /// its own, so a claimed key is always completed or freed.
+    pub async fn issue_with_key(
+        &self,
+        coupon_id: CouponId,
+        user_id: UserId,
+        key: IdempotencyKey,
+    ) -> Result<Answered, IssueError> {
+        let this = self.clone();
+        let (answer, answered) = oneshot::channel();
+        self.spawner.spawn(
+            async move {
+                let _ = answer.send(this.keyed(coupon_id, user_id, key).await);
+            }
+            .boxed(),
+        );
+        answered.await.unwrap_or_else(|_| {
+            Err(IssueError::Indeterminate(
+                "the issue task ended without an answer".into(),
+            ))
+        })
+    }
+
+    async fn keyed(
+        &self,
+        coupon_id: CouponId,
+        user_id: UserId,
+        key: IdempotencyKey,
+    ) -> Result<Answered, IssueError> {
+        let claim = self
+            .keys
+            .claim(user_id, &key, coupon_id, self.key_ttl)
+            .await
+            .map_err(|e| IssueError::Unavailable(e.to_string()))?;
+        match claim {
+            KeyClaim::Claimed => {}
+            KeyClaim::Completed(outcome) => {
+                return Ok(Answered {
+                    outcome,
+                    replayed: true,
+                });
+            }
+            KeyClaim::InProgress => return Err(IssueError::KeyInUse),
+            KeyClaim::OtherCoupon(other) => return Err(IssueError::KeyReused(other)),
+        }
+        let result = self.issue(coupon_id, user_id).await;
+        let kept = match &result {
+            Ok(outcome) => {
+                self.keys
+                    .complete(user_id, &key, coupon_id, *outcome, self.key_ttl)
+                    .await
+            }
+            Err(_) => self.keys.release(user_id, &key).await,
+        };
+        if let Err(e) = kept {
+            // The answer stands; a retry with the key may run again (or wait for the
+            // claim to expire). Nothing is issued twice: the gate dedupes the user.
+            tracing::warn!(%coupon_id, %user_id, error = %e, "could not record the idempotency key's answer");
+        }
+        result.map(|outcome| Answered {
+            outcome,
+            replayed: false,
         })
     }
 

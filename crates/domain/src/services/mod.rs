@@ -14,13 +14,13 @@ pub use accounts::{Accounts, LoginError, SignupError};
 pub use catalog::{Catalog, CatalogError};
 pub use coupon_cache::CouponCache;
 pub use gate_seeding::{GateSeeding, SeedError};
-pub use issuing::{CouponStats, IssueError, Issuing};
+pub use issuing::{Answered, CouponStats, IssueError, Issuing};
 pub use reconciling::{Reconciler, Reconciliation};
 pub use wallet::{UseError, Wallet};
 
 use crate::ports::{
-    Clock, CouponStore, IssueGate, IssueLog, IssuedCouponStore, LogDrain, PasswordHasher, Spawner,
-    UserStore,
+    Clock, CouponStore, IdempotencyStore, IssueGate, IssueLog, IssuedCouponStore, LogDrain,
+    PasswordHasher, Spawner, UserStore,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +38,8 @@ pub struct Ports {
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub spawner: Arc<dyn Spawner>,
+    /// Idempotency keys of issue requests (shared by every api node in distributed mode).
+    pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
 /// All use cases of one process.
@@ -58,6 +60,8 @@ pub struct IssueSettings {
     /// Longest a request waits for its coupon's gate to be seeded before it is answered
     /// 503 (the seed goes on for the others).
     pub gate_seed_wait: Duration,
+    /// How long an idempotency key and its answer are kept.
+    pub idempotency_key_ttl: Duration,
 }
 
 impl CouponRush {
@@ -86,7 +90,7 @@ impl CouponRush {
                 seeding.clone(),
                 ports.clock.clone(),
             ),
-            issuing: Issuing::new(&ports, cache, seeding),
+            issuing: Issuing::new(&ports, cache, seeding, settings.idempotency_key_ttl),
             wallet: Wallet::new(ports.coupons, ports.issued, ports.clock),
         }
     }
