@@ -98,7 +98,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 struct DistributedReadiness {
     store: MysqlStore,
-    redis: redis::aio::ConnectionManager,
+    redis: couponrush_redis::RedisConnection,
     log: Arc<KafkaLog>,
 }
 
@@ -260,7 +260,7 @@ impl ApiNode {
 struct PeriodicReconcile {
     reconciler: Reconciler,
     coupons: MysqlStore,
-    redis: redis::aio::ConnectionManager,
+    redis: couponrush_redis::RedisConnection,
     prefix: String,
     every: Duration,
 }

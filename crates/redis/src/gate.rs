@@ -7,6 +7,7 @@
 //! member stays in a smaller allocator class (the same reason SQLite keeps ids as
 //! BLOBs). `redis-cli` shows them escaped; `is_holder` is the way to ask.
 
+use crate::connect::RedisConnection;
 use crate::connect::connection;
 use crate::error::{SetupError, unavailable, unexpected};
 use crate::keys::{CouponKeys, check_part};
@@ -14,12 +15,11 @@ use crate::scripts::{self, RELEASE, RESERVE, SEED, reserve};
 use async_trait::async_trait;
 use couponrush_domain::ports::{GateStats, IssueGate, Reservation};
 use couponrush_domain::{CouponId, Quantity, StoreError, UserId};
-use redis::aio::ConnectionManager;
 
 /// The distributed [`IssueGate`]. Cheap to clone: clones share the connection.
 #[derive(Clone)]
 pub struct RedisGate {
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: RedisConnection,
     prefix: String,
 }
 
@@ -35,7 +35,7 @@ impl RedisGate {
     }
 
     /// A gate on an existing connection (shared with other adapters of the process).
-    pub fn new(conn: ConnectionManager, key_prefix: &str) -> Result<Self, SetupError> {
+    pub fn new(conn: RedisConnection, key_prefix: &str) -> Result<Self, SetupError> {
         check_part("key prefix", key_prefix)?;
         Ok(Self {
             conn,

@@ -3,21 +3,21 @@
 //! answered, with a TTL. Claiming is `SET NX PX`: exactly one request wins a key.
 //! The key is hash-tagged by user (`{idem:<user>}`), so it lives in one cluster slot.
 
+use crate::connect::RedisConnection;
 use crate::error::unavailable;
 use async_trait::async_trait;
 use couponrush_domain::ports::IdempotencyStore;
 use couponrush_domain::{CouponId, IdempotencyKey, IssueOutcome, KeyClaim, StoreError, UserId};
-use redis::aio::ConnectionManager;
 use std::time::Duration;
 
 #[derive(Clone)]
 pub struct RedisIdempotency {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
 }
 
 impl RedisIdempotency {
-    pub fn new(conn: ConnectionManager, key_prefix: &str) -> Self {
+    pub fn new(conn: RedisConnection, key_prefix: &str) -> Self {
         Self {
             conn,
             prefix: key_prefix.to_owned(),

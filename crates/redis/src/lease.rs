@@ -4,14 +4,14 @@
 //! that outlives its lease may meet the next one); the lease only keeps them from
 //! running on every node at once.
 
+use crate::connect::RedisConnection;
 use crate::error::unavailable;
 use couponrush_domain::StoreError;
-use redis::aio::ConnectionManager;
 use std::time::Duration;
 
 /// Takes the lease `name` for `ttl` if nobody holds it; returns whether it was taken.
 pub async fn try_lease(
-    conn: &ConnectionManager,
+    conn: &RedisConnection,
     prefix: &str,
     name: &str,
     holder: &str,

@@ -12,6 +12,7 @@
 //! first come first served, where polling would let small requests starve large ones.
 //! Pick one per limiter: bookings go ahead of pollers, who only get what is left.
 
+use crate::connect::RedisConnection;
 use crate::connect::connection;
 use crate::error::{SetupError, unavailable, unexpected};
 use crate::keys::{self, check_part};
@@ -19,7 +20,6 @@ use crate::scripts::{self, RATE_LIMIT};
 use async_trait::async_trait;
 use couponrush_domain::StoreError;
 use couponrush_domain::ports::RateLimiter;
-use redis::aio::ConnectionManager;
 use std::time::Duration;
 
 /// A sustained rate and how many permits may be taken at once after a quiet spell.
@@ -68,7 +68,7 @@ impl RateLimit {
 /// every instance built with the same prefix and name shares it.
 #[derive(Clone)]
 pub struct RedisRateLimiter {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     state_key: String,
     granted_key: String,
     limit: RateLimit,
@@ -92,7 +92,7 @@ impl RedisRateLimiter {
 
     /// A limiter on an existing connection (shared with other adapters of the process).
     pub fn new(
-        conn: ConnectionManager,
+        conn: RedisConnection,
         key_prefix: &str,
         name: &str,
         limit: RateLimit,

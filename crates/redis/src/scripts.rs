@@ -3,8 +3,8 @@
 //! for (after a restart, a failover or `SCRIPT FLUSH`), so preloading is only an
 //! optimisation that spares the first rush a wave of NOSCRIPT round trips.
 
+use crate::connect::RedisConnection;
 use redis::Script;
-use redis::aio::ConnectionManager;
 use std::sync::LazyLock;
 
 pub(crate) static RESERVE: LazyLock<Script> =
@@ -33,7 +33,7 @@ pub(crate) mod seed {
 
 /// Loads `scripts` into the server's script cache.
 pub(crate) async fn preload(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConnection,
     scripts: &[&Script],
 ) -> Result<(), redis::RedisError> {
     for script in scripts {

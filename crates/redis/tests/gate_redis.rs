@@ -5,8 +5,8 @@ mod support;
 
 use couponrush_domain::ports::{GateStats, IssueGate, Reservation};
 use couponrush_domain::{CouponId, Quantity, UserId};
+use couponrush_redis::RedisConnection;
 use couponrush_redis::{RedisGate, SetupError};
-use redis::aio::ConnectionManager;
 
 fn qty(n: u64) -> Quantity {
     Quantity::new(n).unwrap()
@@ -14,7 +14,7 @@ fn qty(n: u64) -> Quantity {
 
 struct Fixture {
     gate: RedisGate,
-    raw: ConnectionManager,
+    raw: RedisConnection,
     prefix: String,
 }
 

@@ -15,6 +15,13 @@ pub fn redis_url() -> String {
     std::env::var("COUPONRUSH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The test Redis Cluster: its nodes' URLs, comma-separated (scripts/test-services).
+pub fn redis_cluster_url() -> String {
+    std::env::var("COUPONRUSH_TEST_REDIS_CLUSTER_URL").expect(
+        "COUPONRUSH_TEST_REDIS_CLUSTER_URL is not set (run ./scripts/test, which starts a Redis Cluster)",
+    )
+}
+
 /// `COUPONRUSH_TEST_MYSQL_URL` (a server URL without database, with rights to create
 /// databases), default `mysql://root@127.0.0.1:3306`.
 pub fn mysql_server_url() -> String {

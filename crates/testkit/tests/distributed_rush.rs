@@ -9,7 +9,19 @@ use std::time::Duration;
 /// the consumer drains, exactly those 500 rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rush_through_the_log_persists_exactly_the_accepted() {
-    let stack = Distributed::spawn(|_| {}).await;
+    rush_persists_exactly_the_accepted(Distributed::spawn(|_| {}).await).await;
+}
+
+/// The same rush with the gate, the rate limiter and the idempotency keys on a Redis
+/// Cluster of three masters (scripts/test-services).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rush_on_a_redis_cluster_persists_exactly_the_accepted() {
+    let stack =
+        Distributed::spawn(|c| c.redis_url = couponrush_testkit::env::redis_cluster_url()).await;
+    rush_persists_exactly_the_accepted(stack).await;
+}
+
+async fn rush_persists_exactly_the_accepted(stack: Distributed) {
     let consumer = stack.start_consumer().await;
     let app = &stack.api;
     let coupon = app.active_coupon(500).await;

@@ -3,7 +3,7 @@
 //! the server (SCRIPT FLUSH, restart) without touching other suites' state.
 #![allow(dead_code)]
 
-use redis::aio::ConnectionManager;
+use couponrush_redis::RedisConnection;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -16,14 +16,14 @@ pub fn prefix() -> String {
     format!("{}:", couponrush_testenv::unique("t"))
 }
 
-pub async fn raw(url: &str) -> ConnectionManager {
+pub async fn raw(url: &str) -> RedisConnection {
     couponrush_redis::connection(url)
         .await
         .unwrap_or_else(|e| panic!("Redis at {url} (run ./scripts/test, which starts it): {e}"))
 }
 
 /// Every key under `prefix`.
-pub async fn keys(conn: &mut ConnectionManager, prefix: &str) -> Vec<String> {
+pub async fn keys(conn: &mut RedisConnection, prefix: &str) -> Vec<String> {
     let mut cursor = 0u64;
     let mut found = Vec::new();
     loop {
