@@ -115,15 +115,33 @@ impl Issuing {
             .ensure_issuable(now)
             .map_err(|_| IssueError::CouponNotActive(coupon.effective_status(now)))?;
 
-        // From the gate step on, the work runs on a task of its own, so a caller that
-        // disconnects cannot leave it half done: dropped after the gate reserved (the
-        // reply was on its way) or while a failing append was being answered, the unit
-        // would stay reserved for a user with no record, under-sold for good.
-        let this = self.clone();
+        match self.reserve(&coupon, user_id).await? {
+            Reservation::Reserved => {}
+            Reservation::AlreadyIssued => return Ok(IssueOutcome::AlreadyIssued),
+            Reservation::SoldOut => return Ok(IssueOutcome::SoldOut),
+            Reservation::NotSeeded => {
+                return Err(IssueError::Unavailable(
+                    "the gate lost the coupon while seeding".into(),
+                ));
+            }
+        }
+        let request = IssueRequest {
+            request_id: RequestId::new(),
+            user_id,
+            coupon_id,
+            requested_at: now,
+        };
+        // From the reservation on, the work runs on a task of its own: a caller that
+        // disconnects while its append is under way would otherwise drop the release
+        // of a failed append, and the unit would stay reserved for a user with no
+        // record. Only reserved requests pay for the task (SOLD_OUT answers, most of a
+        // rush, do not). A caller dropped during the gate step itself (the Redis reply
+        // on its way) may still strand a unit: reconciliation gives it back.
+        let (log, gate) = (self.log.clone(), self.gate.clone());
         let (answer, answered) = oneshot::channel();
         self.spawner.spawn(
             async move {
-                let _ = answer.send(this.reserve_and_append(&coupon, user_id, now).await);
+                let _ = answer.send(append_or_release(&*log, &*gate, request).await);
             }
             .boxed(),
         );
@@ -200,31 +218,6 @@ impl Issuing {
             outcome,
             replayed: false,
         })
-    }
-
-    async fn reserve_and_append(
-        &self,
-        coupon: &Coupon,
-        user_id: UserId,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<IssueOutcome, IssueError> {
-        match self.reserve(coupon, user_id).await? {
-            Reservation::Reserved => {}
-            Reservation::AlreadyIssued => return Ok(IssueOutcome::AlreadyIssued),
-            Reservation::SoldOut => return Ok(IssueOutcome::SoldOut),
-            Reservation::NotSeeded => {
-                return Err(IssueError::Unavailable(
-                    "the gate lost the coupon while seeding".into(),
-                ));
-            }
-        }
-        let request = IssueRequest {
-            request_id: RequestId::new(),
-            user_id,
-            coupon_id: coupon.id,
-            requested_at: now,
-        };
-        append_or_release(&*self.log, &*self.gate, request).await
     }
 
     /// One gate step. A gate that has not seen the coupon is seeded (once per coupon
