@@ -21,11 +21,7 @@ pub fn list_offsets<C: Consumer>(
 ) -> KafkaResult<BTreeMap<i32, Option<i64>>> {
     let mut query = partitions.clone();
     query.set_all_offsets(at)?;
-    let topic = partitions
-        .elements()
-        .first()
-        .map(|e| e.topic().to_owned())
-        .unwrap_or_default();
+    let topic = topic_of(partitions);
     Ok(offsets(
         &consumer.offsets_for_times(query, timeout)?,
         &topic,
@@ -38,11 +34,7 @@ pub fn committed_offsets<C: Consumer>(
     partitions: &TopicPartitionList,
     timeout: Duration,
 ) -> KafkaResult<BTreeMap<i32, Option<i64>>> {
-    let topic = partitions
-        .elements()
-        .first()
-        .map(|e| e.topic().to_owned())
-        .unwrap_or_default();
+    let topic = topic_of(partitions);
     Ok(offsets(
         &consumer.committed_offsets(partitions.clone(), timeout)?,
         &topic,
@@ -63,6 +55,15 @@ pub fn all_partitions<C: Consumer>(
         }
     }
     Ok(list)
+}
+
+/// The topic of a one-topic partition list.
+fn topic_of(partitions: &TopicPartitionList) -> String {
+    partitions
+        .elements()
+        .first()
+        .map(|e| e.topic().to_owned())
+        .unwrap_or_default()
 }
 
 /// Partition → offset, `None` where the broker had none (or answered an error).

@@ -18,6 +18,7 @@ use crate::services::gate_seeding::{GateSeeding, SeedError};
 use crate::services::{CouponCache, Ports};
 use futures::FutureExt;
 use futures::channel::oneshot;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +44,12 @@ pub enum IssueError {
     KeyReused(CouponId),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Where a request stands after the rules and the gate step.
+enum Step {
+    Answered(IssueOutcome),
+    Reserved(IssueRequest),
 }
 
 /// An issue answer, and whether it is the stored answer of an earlier request with the
@@ -109,47 +116,21 @@ impl Issuing {
         coupon_id: CouponId,
         user_id: UserId,
     ) -> Result<IssueOutcome, IssueError> {
-        let coupon = self.coupon(coupon_id).await?;
-        let now = self.clock.now();
-        coupon
-            .ensure_issuable(now)
-            .map_err(|_| IssueError::CouponNotActive(coupon.effective_status(now)))?;
-
-        match self.reserve(&coupon, user_id).await? {
-            Reservation::Reserved => {}
-            Reservation::AlreadyIssued => return Ok(IssueOutcome::AlreadyIssued),
-            Reservation::SoldOut => return Ok(IssueOutcome::SoldOut),
-            Reservation::NotSeeded => {
-                return Err(IssueError::Unavailable(
-                    "the gate lost the coupon while seeding".into(),
-                ));
+        match self.check_and_reserve(coupon_id, user_id).await? {
+            Step::Answered(outcome) => Ok(outcome),
+            // From the reservation on, the work runs on a task of its own: a caller
+            // that disconnects while its append is under way would otherwise drop the
+            // release of a failed append, and the unit would stay reserved for a user
+            // with no record. Only reserved requests pay for the task (SOLD_OUT
+            // answers, most of a rush, do not). A caller dropped during the gate step
+            // itself (the Redis reply on its way) may still strand a unit:
+            // reconciliation gives it back.
+            Step::Reserved(request) => {
+                let (log, gate) = (self.log.clone(), self.gate.clone());
+                self.detached(async move { append_or_release(&*log, &*gate, request).await })
+                    .await
             }
         }
-        let request = IssueRequest {
-            request_id: RequestId::new(),
-            user_id,
-            coupon_id,
-            requested_at: now,
-        };
-        // From the reservation on, the work runs on a task of its own: a caller that
-        // disconnects while its append is under way would otherwise drop the release
-        // of a failed append, and the unit would stay reserved for a user with no
-        // record. Only reserved requests pay for the task (SOLD_OUT answers, most of a
-        // rush, do not). A caller dropped during the gate step itself (the Redis reply
-        // on its way) may still strand a unit: reconciliation gives it back.
-        let (log, gate) = (self.log.clone(), self.gate.clone());
-        let (answer, answered) = oneshot::channel();
-        self.spawner.spawn(
-            async move {
-                let _ = answer.send(append_or_release(&*log, &*gate, request).await);
-            }
-            .boxed(),
-        );
-        answered.await.unwrap_or_else(|_| {
-            Err(IssueError::Indeterminate(
-                "the issue task ended without an answer".into(),
-            ))
-        })
     }
 
     /// [`Self::issue`] under an idempotency key: the first request with the key runs
@@ -164,10 +145,20 @@ impl Issuing {
         key: IdempotencyKey,
     ) -> Result<Answered, IssueError> {
         let this = self.clone();
+        self.detached(async move { this.keyed(coupon_id, user_id, key).await })
+            .await
+    }
+
+    /// Runs `work` on a task of its own and waits for its answer: the work finishes
+    /// even if this caller's future is dropped (its client disconnected).
+    async fn detached<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, IssueError>> + Send + 'static,
+    ) -> Result<T, IssueError> {
         let (answer, answered) = oneshot::channel();
         self.spawner.spawn(
             async move {
-                let _ = answer.send(this.keyed(coupon_id, user_id, key).await);
+                let _ = answer.send(work.await);
             }
             .boxed(),
         );
@@ -176,6 +167,33 @@ impl Issuing {
                 "the issue task ended without an answer".into(),
             ))
         })
+    }
+
+    /// The coupon's rules and the gate step: either an answer already, or a
+    /// reservation whose request must now be appended.
+    async fn check_and_reserve(
+        &self,
+        coupon_id: CouponId,
+        user_id: UserId,
+    ) -> Result<Step, IssueError> {
+        let coupon = self.coupon(coupon_id).await?;
+        let now = self.clock.now();
+        coupon
+            .ensure_issuable(now)
+            .map_err(|_| IssueError::CouponNotActive(coupon.effective_status(now)))?;
+        match self.reserve(&coupon, user_id).await? {
+            Reservation::Reserved => Ok(Step::Reserved(IssueRequest {
+                request_id: RequestId::new(),
+                user_id,
+                coupon_id,
+                requested_at: now,
+            })),
+            Reservation::AlreadyIssued => Ok(Step::Answered(IssueOutcome::AlreadyIssued)),
+            Reservation::SoldOut => Ok(Step::Answered(IssueOutcome::SoldOut)),
+            Reservation::NotSeeded => Err(IssueError::Unavailable(
+                "the gate lost the coupon while seeding".into(),
+            )),
+        }
     }
 
     async fn keyed(
@@ -200,7 +218,14 @@ impl Issuing {
             KeyClaim::InProgress => return Err(IssueError::KeyInUse),
             KeyClaim::OtherCoupon(other) => return Err(IssueError::KeyReused(other)),
         }
-        let result = self.issue(coupon_id, user_id).await;
+        // Already on a task of its own (`issue_with_key`): the append runs inline.
+        let result = match self.check_and_reserve(coupon_id, user_id).await {
+            Ok(Step::Answered(outcome)) => Ok(outcome),
+            Ok(Step::Reserved(request)) => {
+                append_or_release(&*self.log, &*self.gate, request).await
+            }
+            Err(e) => Err(e),
+        };
         let kept = match &result {
             Ok(outcome) => {
                 self.keys
