@@ -12,7 +12,7 @@ use crate::rows::millis;
 use async_trait::async_trait;
 use couponrush_domain::ports::{IssuePersister, PersistOutcome};
 use couponrush_domain::{CouponId, IssueRequest, StoreError};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::BTreeMap;
 
 /// SQLite allows 32,766 bound variables per statement; 4 per row leaves ample margin.
@@ -28,11 +28,33 @@ impl IssuePersister for SqliteStore {
         for r in batch {
             by_coupon.entry(r.coupon_id).or_default().push(r);
         }
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let result = persist_on(&mut conn, &by_coupon, batch.len()).await;
+        if result.is_err() {
+            // A failed COMMIT (SQLITE_FULL, an I/O error) can leave SQLite's transaction
+            // open while sqlx's count of open transactions says otherwise; its ROLLBACK on
+            // drop then only rolls back to a savepoint, and every later batch on this
+            // connection nests as a savepoint inside a transaction that never commits:
+            // the fault matrix's disk-full run answered 157 users ACCEPTED whose rows
+            // never reached the file. A connection that failed a batch is closed, not
+            // returned to the pool, so the next batch starts on a clean one.
+            let _ = conn.detach().close().await;
+        }
+        result
+    }
+}
+
+async fn persist_on(
+    conn: &mut SqliteConnection,
+    by_coupon: &BTreeMap<CouponId, Vec<&IssueRequest>>,
+    batch_len: usize,
+) -> Result<PersistOutcome, StoreError> {
+    {
         // Dropping the transaction on any early return rolls it back: nothing of a
         // refused or failed batch is kept.
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = conn.begin().await.map_err(store_error)?;
         let mut total = 0u64;
-        for (&coupon, requests) in &by_coupon {
+        for (&coupon, requests) in by_coupon {
             let mut inserted = 0u64;
             for chunk in requests.chunks(ROWS_PER_STATEMENT) {
                 inserted += insert_rows(&mut tx, chunk).await.map_err(|e| {
@@ -69,7 +91,7 @@ impl IssuePersister for SqliteStore {
         tx.commit().await.map_err(store_error)?;
         Ok(PersistOutcome {
             inserted: total,
-            duplicates: batch.len() as u64 - total,
+            duplicates: batch_len as u64 - total,
         })
     }
 }

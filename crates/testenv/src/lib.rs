@@ -82,20 +82,33 @@ pub async fn wait_for_port(port: u16, within: Duration) -> bool {
     false
 }
 
-/// A private tansu broker on its own port and SQLite file, killed on drop. Stoppable
-/// and restartable on the same port (its data survives), for outage tests.
+/// A private tansu broker on its own port, killed on drop. Stoppable, pausable and
+/// restartable on the same port, for outage tests.
 ///
-/// The SQLite engine, not `memory://`: tansu's in-memory engine skips the rest of a
-/// producer batch when a consumer resumes from an offset inside it (see
-/// crates/kafka/tests/mid_batch_resume.rs).
+/// [`start`](Self::start) keeps its log in memory (a restart comes back empty, which
+/// outage tests that only need the broker gone do not mind); [`start_durable`]
+/// (Self::start_durable) keeps it in a SQLite file in its own folder, so a restart
+/// (even after SIGKILL) comes back with every acknowledged record, as a Kafka broker
+/// does. tansu's in-memory engine also skips the rest of a producer batch when a
+/// consumer resumes from an offset inside it (crates/kafka/tests/mid_batch_resume.rs).
 pub struct BrokerProcess {
     pub port: u16,
     child: Option<Child>,
     dir: std::path::PathBuf,
+    storage: &'static str,
 }
 
 impl BrokerProcess {
     pub async fn start() -> Self {
+        Self::start_with("memory://tansu/").await
+    }
+
+    /// A broker whose log survives a restart (tansu's SQLite engine).
+    pub async fn start_durable() -> Self {
+        Self::start_with("sqlite://tansu.db").await
+    }
+
+    async fn start_with(storage: &'static str) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("couponrush-broker-{}", unique("b")));
         std::fs::create_dir_all(&dir).expect("broker dir");
@@ -103,6 +116,7 @@ impl BrokerProcess {
             port,
             child: None,
             dir,
+            storage,
         };
         me.restart().await;
         me
@@ -117,6 +131,7 @@ impl BrokerProcess {
         self.stop();
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(tansu_binary())
+            .current_dir(&self.dir)
             .args([
                 "broker",
                 "--listener-url",
@@ -124,7 +139,7 @@ impl BrokerProcess {
                 "--advertised-listener-url",
                 &url,
             ])
-            .args(["--storage-engine", "memory://tansu/"])
+            .args(["--storage-engine", self.storage])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -271,6 +286,63 @@ impl Drop for MariadbProcess {
         }
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A private Redis server on its own port, keeping nothing on disk (as the machine's
+/// own): for faults that must not touch the Redis every other test shares. Killed on
+/// drop; a restart comes back empty, as a Redis without persistence does.
+pub struct RedisProcess {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisProcess {
+    pub async fn start() -> Self {
+        let mut me = Self {
+            port: free_port(),
+            child: None,
+        };
+        me.restart().await;
+        me
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL) and starts a new one on the same port: every key is
+    /// gone and the run id is new.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("starting redis-server (run ./scripts/test, which installs it): {e}")
+            });
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(10)).await,
+            "redis-server did not listen on {}",
+            self.port
+        );
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
