@@ -165,13 +165,18 @@ impl ApiNode {
             KafkaLogDrain::new(&kafka, &config.consumer_group)
                 .context("creating the Kafka client that follows the consumers' offsets")?,
         );
-        let reconciling = (config.reconcile_interval_secs > 0).then(|| PeriodicReconcile {
-            reconciler: Reconciler::new(
-                Arc::new(store.clone()),
-                Arc::new(store.clone()),
+        let reconciler = match config.reconcile_interval_secs {
+            0 => None,
+            _ => Some(crate::reconcile::reconciler(
+                &store,
                 gate.clone(),
                 drain.clone(),
-            ),
+                &kafka,
+                &config.consumer_group,
+            )?),
+        };
+        let reconciling = reconciler.map(|reconciler| PeriodicReconcile {
+            reconciler,
             coupons: store.clone(),
             redis: redis.clone(),
             prefix: config.redis_key_prefix.clone(),
@@ -269,6 +274,7 @@ impl PeriodicReconcile {
     async fn run(self) {
         let holder = uuid::Uuid::new_v4().to_string();
         let stranded = metrics::gauge!(names::RECONCILE_STRANDED_UNITS);
+        let parked = metrics::gauge!(names::RECONCILE_PARKED_UNITS);
         let returned = metrics::counter!(names::RECONCILE_RETURNED_TOTAL);
         let mut tick = tokio::time::interval(self.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -301,13 +307,18 @@ impl PeriodicReconcile {
             match pass.await {
                 Ok(reports) => {
                     let found: usize = reports.iter().map(|r| r.stranded.len()).sum();
+                    let kept: usize = reports.iter().map(|r| r.parked.len()).sum();
                     let given: u64 = reports.iter().map(|r| r.returned).sum();
                     #[allow(clippy::cast_precision_loss)] // far below 2^53
-                    stranded.set(found as f64);
+                    {
+                        stranded.set(found as f64);
+                        parked.set(kept as f64);
+                    }
                     returned.increment(given);
                     tracing::info!(
                         coupons = reports.len(),
                         stranded = found,
+                        parked = kept,
                         returned = given,
                         "reconciliation pass done"
                     );

@@ -5,7 +5,7 @@
 use crate::batch::{header, next_batch, offsets_after};
 use crate::settings::ConsumerSettings;
 use couponrush_domain::ports::{FailedEventStore, IssuePersister};
-use couponrush_kafka::{IssueMessage, TRACE_ID_HEADER, dlq_headers};
+use couponrush_kafka::{IssueMessage, KafkaConfig, TRACE_ID_HEADER, dlq_headers};
 use couponrush_telemetry::metrics::names::CONSUMER_FAILED_EVENTS_TOTAL;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -29,7 +29,7 @@ impl DeadLetterWorker {
         failed: Arc<dyn FailedEventStore>,
     ) -> Result<Self, KafkaError> {
         let consumer: StreamConsumer = settings
-            .client(&format!("{}-dlq", settings.group_id))
+            .client(&KafkaConfig::dlq_group(&settings.group_id))
             .create()?;
         consumer.subscribe(&[settings.kafka.dlq_topic().as_str()])?;
         Ok(Self {

@@ -14,6 +14,7 @@ pub async fn run_all<S: FailedEventStore + ?Sized>(store: Arc<S>) {
     recorded_events_round_trip(s).await;
     listing_is_newest_first_and_bounded(s).await;
     replay_is_marked(s).await;
+    pending_are_the_failed_ones_oldest_first(s).await;
 }
 
 pub async fn recorded_events_round_trip<S: FailedEventStore + ?Sized>(store: &S) {
@@ -120,5 +121,52 @@ pub async fn replay_is_marked<S: FailedEventStore + ?Sized>(store: &S) {
     assert!(
         !store.mark_replayed(Uuid::now_v7()).await.unwrap(),
         "no such event"
+    );
+}
+
+/// Reconciliation keeps the unit of every pending event's user: none may be left out,
+/// however many there are, and a replayed one is no longer pending.
+pub async fn pending_are_the_failed_ones_oldest_first<S: FailedEventStore + ?Sized>(store: &S) {
+    // Whatever the earlier checks left, still FAILED.
+    let earlier: Vec<Uuid> = store
+        .pending_failed()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    let mut recorded = Vec::new();
+    for i in 0..3 {
+        recorded.push(
+            store
+                .record_failed(&format!("pending {i}"), "boom", None)
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(store.mark_replayed(recorded[1]).await.unwrap());
+    let pending = store.pending_failed().await.unwrap();
+    assert!(
+        pending.iter().all(|e| e.status == "FAILED"),
+        "only FAILED events are pending"
+    );
+    let ids: Vec<Uuid> = pending.iter().map(|e| e.id).collect();
+    let expected: Vec<Uuid> = earlier
+        .iter()
+        .copied()
+        .chain([recorded[0], recorded[2]])
+        .collect();
+    assert_eq!(ids, expected, "oldest first, the replayed one left out");
+    let last = pending.last().unwrap();
+    assert_eq!(
+        (last.payload.as_str(), last.error.as_str()),
+        ("pending 2", "boom")
+    );
+    for &id in &ids {
+        assert!(store.mark_replayed(id).await.unwrap());
+    }
+    assert!(
+        store.pending_failed().await.unwrap().is_empty(),
+        "every event replayed: none pending"
     );
 }

@@ -14,7 +14,7 @@ use crate::user::{Password, PasswordHash, User, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// Where users live.
@@ -265,9 +265,31 @@ pub trait FailedEventStore: Send + Sync {
     ) -> Result<uuid::Uuid, StoreError>;
     /// Newest first, at most `limit`.
     async fn list_failed(&self, limit: u32) -> Result<Vec<FailedEvent>, StoreError>;
+    /// Every event still `FAILED` (not replayed), oldest first. Unbounded on purpose:
+    /// each one is a user answered ACCEPTED whose unit the gate keeps until the replay
+    /// (see [`ParkedHolders`]), and leaving one out would let reconciliation sell it.
+    async fn pending_failed(&self) -> Result<Vec<FailedEvent>, StoreError>;
     async fn find_failed(&self, id: uuid::Uuid) -> Result<Option<FailedEvent>, StoreError>;
     /// Sets status REPLAYED; false if no such event.
     async fn mark_replayed(&self, id: uuid::Uuid) -> Result<bool, StoreError>;
+}
+
+/// Holders whose accepted record was dead-lettered and is not replayed yet (the
+/// failed events of distributed mode). They were answered ACCEPTED and the gate keeps
+/// their unit *parked* until an admin replays the record: given back, the unit would be
+/// sold to someone else and the database guard would refuse the replay.
+#[async_trait]
+pub trait ParkedHolders: Send + Sync {
+    /// The parked users of each of `coupons` (a coupon with none has no entry). Called
+    /// once the issue log is drained ([`LogDrain::drained`]), the answer includes every
+    /// record appended before that drain that is neither persisted nor replayed: an
+    /// adapter whose dead letters reach its table late waits for them. A record replayed
+    /// during the call may be reported or not; its row is written before it stops being
+    /// `FAILED`, so a caller that reads the rows after this call sees it either way.
+    async fn parked(
+        &self,
+        coupons: &[CouponId],
+    ) -> Result<HashMap<CouponId, HashSet<UserId>>, StoreError>;
 }
 
 /// A rate limiter shared by every consumer instance.

@@ -21,6 +21,12 @@ impl KafkaConfig {
         format!("{}-dlq", self.topic)
     }
 
+    /// `<group>-dlq`: the group of the dead-letter consumers of the issue consumers'
+    /// group `group_id`.
+    pub fn dlq_group(group_id: &str) -> String {
+        format!("{group_id}-dlq")
+    }
+
     pub(crate) fn client(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap_servers);

@@ -13,6 +13,11 @@
 //! throttled or down. That is the price of never promising a unit twice; the caller
 //! answers 503 meanwhile. This node never joins the group: it only asks the group
 //! coordinator for committed offsets.
+//!
+//! [`KafkaLogDrain::dead_letters`] drains the dead-letter topic the same way, for
+//! reconciliation: once the issue log is drained, every dead letter of its records is
+//! in that topic (consumers commit after the dead letter's ack), and once the
+//! dead-letter consumers committed past it, each is persisted or a failed event.
 
 use crate::config::KafkaConfig;
 use crate::offsets::{all_partitions, committed_offsets, list_offsets};
@@ -55,6 +60,22 @@ impl KafkaLogDrain {
             topic: config.topic.clone(),
             settle: config.produce_timeout + SETTLE_MARGIN,
         })
+    }
+
+    /// A drain of the dead-letter topic as consumed by the dead-letter consumers of
+    /// `group_id`. No settling wait: dead letters are published by consumers, which wait
+    /// for the ack before they commit, so none is still being written once the issue
+    /// log is drained.
+    pub fn dead_letters(config: &KafkaConfig, group_id: &str) -> Result<Self, KafkaError> {
+        let mut drain = Self::new(
+            &KafkaConfig {
+                topic: config.dlq_topic(),
+                ..config.clone()
+            },
+            &KafkaConfig::dlq_group(group_id),
+        )?;
+        drain.settle = Duration::ZERO;
+        Ok(drain)
     }
 
     /// Records between the group's committed offsets and `ends`, summed over partitions.
@@ -129,12 +150,12 @@ impl LogDrain for KafkaLogDrain {
             let behind = self.behind(&ends).await?;
             if behind == 0 {
                 tracing::info!(topic = %self.topic, waited_ms = began.elapsed().as_millis() as u64,
-                    "issue log drained: every record appended before the gate was lost is persisted");
+                    "log drained: every record appended before the drain began is consumed");
                 return Ok(());
             }
             if reported.elapsed() >= REPORT_EVERY {
                 tracing::warn!(topic = %self.topic, records_behind = behind,
-                    waited_s = began.elapsed().as_secs(), "still draining the issue log before rebuilding the gate");
+                    waited_s = began.elapsed().as_secs(), "still draining the log (before a gate is rebuilt or reconciled)");
                 reported = Instant::now();
             }
             tokio::time::sleep(POLL_EVERY).await;

@@ -57,6 +57,19 @@ impl FailedEventStore for MysqlStore {
         found.iter().map(event).collect()
     }
 
+    async fn pending_failed(&self) -> Result<Vec<FailedEvent>, StoreError> {
+        // A scan of the table: it holds only the records no retry could persist (a
+        // handful after a fault), and reconciliation reads it at most once per pass.
+        let found = sqlx::query(
+            "SELECT id, payload, error, trace_id, status, created_at, updated_at \
+             FROM coupon_issue_failed_events WHERE status = 'FAILED' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        found.iter().map(event).collect()
+    }
+
     async fn find_failed(&self, id: Uuid) -> Result<Option<FailedEvent>, StoreError> {
         let row = sqlx::query(
             "SELECT id, payload, error, trace_id, status, created_at, updated_at \

@@ -1,11 +1,13 @@
 //! Reconciliation gives back the units of users the gate holds with no record anywhere
 //! (as an api node killed between the gate step and the append leaves them), and never
-//! one whose record is still on its way through a throttled consumer.
+//! one whose record is still on its way through a throttled consumer, nor one whose
+//! record waits as a failed event for its replay.
 
 use couponrush_domain::ports::IssueGate;
 use couponrush_domain::{CouponId, UserId};
 use couponrush_redis::RedisGate;
 use couponrush_testkit::Distributed;
+use reqwest::{Method, StatusCode};
 use std::collections::HashSet;
 use std::time::Duration;
 use uuid::Uuid;
@@ -131,4 +133,143 @@ async fn api_nodes_give_stranded_units_back_by_themselves() {
     assert_eq!(stack.persisted_holders(coupon).await.len(), 1);
     consumer.stop().await;
     stack.api.stop().await;
+}
+
+/// A record no consumer could persist ends as a failed event; its user was answered
+/// ACCEPTED, so reconciliation keeps ("parks") their unit while giving back a truly
+/// stranded one, the rest of the stock is sold, and the replay then issues the coupon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_event_keeps_its_unit_until_the_replay_issues_it() {
+    let stack = Distributed::spawn(|c| c.kafka_produce_timeout_ms = 2_000).await;
+    let consumer = stack.start_consumer().await;
+    let app = &stack.api;
+    let coupon = app.active_coupon(3).await;
+    let id = CouponId::from_uuid(coupon);
+    let db = stack.db().await;
+    let set_issued_count = |n: u32| {
+        sqlx::query("UPDATE coupons SET issued_count = ? WHERE id = ?")
+            .bind(n)
+            .bind(coupon)
+            .execute(&db)
+    };
+    // A count that says the coupon is full: the database guard refuses its next row,
+    // through every retry and the dead-letter consumer's try.
+    set_issued_count(3).await.unwrap();
+    let (parked, token) = app.mint_user();
+    assert_eq!(app.issue(&token, coupon).await.str("result"), "ACCEPTED");
+    let event = failed_event_of(app, parked).await;
+    assert_eq!(event["status"], "FAILED");
+    // The operator fixes the cause; nobody has replayed the event yet.
+    set_issued_count(0).await.unwrap();
+    db.close().await;
+    // Beside it, a holder with no record at all.
+    let gate = RedisGate::connect(&stack.config.redis_url, &stack.config.redis_key_prefix)
+        .await
+        .unwrap();
+    let stranded = UserId::new();
+    gate.reserve(id, stranded).await.unwrap();
+    assert_eq!(app.gate_stock(coupon).await, (Some(2), Some(1)));
+
+    let reports = couponrush_cli::reconcile::run(&stack.config, Some(id), false)
+        .await
+        .unwrap();
+    assert_eq!(reports[0].parked, vec![parked], "{reports:?}");
+    assert_eq!(reports[0].stranded, vec![stranded], "{reports:?}");
+    assert_eq!(reports[0].returned, 1);
+    assert_eq!(
+        app.gate_stock(coupon).await,
+        (Some(1), Some(2)),
+        "the stranded unit is back; the ACCEPTED user whose record failed keeps theirs"
+    );
+    assert_eq!(
+        app.issue_state(&token, coupon).await.str("state"),
+        "ACCEPTED"
+    );
+
+    // The rest of the stock is sold, and no one gets the parked unit.
+    for _ in 0..2 {
+        let (_, token) = app.mint_user();
+        assert_eq!(app.issue(&token, coupon).await.str("result"), "ACCEPTED");
+    }
+    let (_, late) = app.mint_user();
+    assert_eq!(app.issue(&late, coupon).await.str("result"), "SOLD_OUT");
+    assert_eq!(
+        stack
+            .wait_persisted(coupon, 2, Duration::from_secs(60))
+            .await,
+        2
+    );
+
+    let replayed = app
+        .call(
+            Method::POST,
+            &format!(
+                "/api/admin/failed-events/{}/replay",
+                event["id"].as_str().unwrap()
+            ),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (replayed.status, replayed.str("status")),
+        (StatusCode::OK, "REPLAYED"),
+        "the unit was kept, so the database guard takes the replay: {:?}",
+        replayed.body
+    );
+    assert!(
+        stack
+            .persisted_holders(coupon)
+            .await
+            .contains(&parked.into_uuid())
+    );
+    assert_eq!(stack.issued_count(coupon).await, 3);
+    assert_eq!(app.issue_state(&token, coupon).await.str("state"), "ISSUED");
+
+    // Converged: every holder has its row, nothing is parked or stranded any more.
+    let after = couponrush_cli::reconcile::run(&stack.config, Some(id), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            after[0].held_in_gate,
+            after[0].persisted,
+            after[0].parked.len(),
+            after[0].stranded.len()
+        ),
+        (Some(3), 3, 0, 0),
+        "{after:?}"
+    );
+    assert_eq!(app.gate_stock(coupon).await, (Some(3), Some(0)));
+    consumer.stop().await;
+    stack.api.stop().await;
+}
+
+/// Waits (bounded) for the failed event of `user`'s record.
+async fn failed_event_of(app: &couponrush_testkit::TestApp, user: UserId) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = app
+            .call(
+                Method::GET,
+                "/api/admin/failed-events",
+                Some(&app.admin_token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let found = r.body.as_array().unwrap().iter().find(|e| {
+            e["payload"]
+                .as_str()
+                .is_some_and(|p| p.contains(&user.to_string()))
+        });
+        if let Some(event) = found {
+            return event.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed event for {user}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

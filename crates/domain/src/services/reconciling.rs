@@ -11,21 +11,27 @@
 //! 1. list the gate's holders (`held`);
 //! 2. drain the issue log ([`LogDrain`]): every record appended, or being appended,
 //!    before this step is now persisted (or dead-lettered);
-//! 3. read the persisted holders;
-//! 4. a user in `held` with no row is stranded: no record of theirs can still arrive
-//!    (it would have been appended before step 2), and they cannot make a new one (a
-//!    holder is answered ALREADY_ISSUED). Their unit is released, which also lets them
-//!    ask again.
+//! 3. read the parked holders ([`ParkedHolders`]): users whose record was dead-lettered
+//!    and is not replayed yet;
+//! 4. read the persisted holders;
+//! 5. a user in `held` with no row who is not parked is stranded: no record of theirs
+//!    can still arrive (it would have been appended before step 2), and they cannot
+//!    make a new one (a holder is answered ALREADY_ISSUED). Their unit is released,
+//!    which also lets them ask again.
 //!
 //! Users reserved after step 1 are not looked at, so a rush going on meanwhile is never
-//! touched. A dead-lettered record counts as stranded: replaying it later may find the
-//! unit sold to someone else, and the database guard refuses the replay rather than
-//! over-issue.
+//! touched. A parked user was answered ACCEPTED and keeps their unit until an admin
+//! replays the record: released, the unit would be sold to someone else and the
+//! database guard would refuse the replay rather than over-issue, losing an ACCEPTED
+//! user. Step 3 comes before step 4 because a replay writes the row before it marks the
+//! event replayed: a record replayed meanwhile is seen as parked or as a row, never as
+//! neither. A coupon with a parked unit is looked at (one drain) on every pass until the
+//! replay; dead letters are rare, so that is cheap.
 
 use crate::coupon::Coupon;
 use crate::error::StoreError;
 use crate::ids::{CouponId, UserId};
-use crate::ports::{CouponStore, IssueGate, IssuedCouponStore, LogDrain};
+use crate::ports::{CouponStore, IssueGate, IssuedCouponStore, LogDrain, ParkedHolders};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -43,6 +49,9 @@ pub struct Reconciliation {
     pub in_flight: u64,
     /// Holders with no row and no record that can still arrive.
     pub stranded: Vec<UserId>,
+    /// Holders with no row whose record waits as a failed event for its replay: they
+    /// keep their unit, and are not counted in `stranded`.
+    pub parked: Vec<UserId>,
     /// Units given back (0 on a dry run).
     pub returned: u64,
 }
@@ -52,6 +61,9 @@ pub struct Reconciler {
     issued: Arc<dyn IssuedCouponStore>,
     gate: Arc<dyn IssueGate>,
     drain: Arc<dyn LogDrain>,
+    /// `None` where no record is ever dead-lettered (embedded mode: a failed commit is
+    /// answered 503 and its reservation released at once).
+    parked: Option<Arc<dyn ParkedHolders>>,
 }
 
 impl Reconciler {
@@ -66,7 +78,16 @@ impl Reconciler {
             issued,
             gate,
             drain,
+            parked: None,
         }
+    }
+
+    /// Keeps the units of the holders `parked` names (see [`ParkedHolders`]): what a
+    /// deployment with a dead-letter path must use.
+    #[must_use]
+    pub fn with_parked(mut self, parked: Arc<dyn ParkedHolders>) -> Self {
+        self.parked = Some(parked);
+        self
     }
 
     /// Reconciles every coupon of `coupons` (one drain of the log for all of them);
@@ -88,6 +109,7 @@ impl Reconciler {
                 persisted,
                 in_flight: 0,
                 stranded: Vec::new(),
+                parked: Vec::new(),
                 returned: 0,
             };
             if gate.is_some_and(|g| g.holders > persisted) {
@@ -105,9 +127,15 @@ impl Reconciler {
         }
         let ids: Vec<CouponId> = coupons.iter().map(|c| c.id).collect();
         let before = self.issued.holders_of(&ids).await?;
-        if held.iter().any(Option::is_some) {
+        let any_held = held.iter().any(Option::is_some);
+        if any_held {
             self.drain.drained().await?;
         }
+        // Before the rows: see the module doc.
+        let parked = match &self.parked {
+            Some(parked) if any_held => parked.parked(&ids).await?,
+            _ => HashMap::new(),
+        };
         let after = self.issued.holders_of(&ids).await?;
         let rows = |m: &HashMap<CouponId, Vec<UserId>>, id| -> HashSet<UserId> {
             m.get(&id)
@@ -127,7 +155,11 @@ impl Reconciler {
                 .iter()
                 .filter(|u| after.contains(u) && !before.contains(u))
                 .count() as u64;
-            report.stranded = held.into_iter().filter(|u| !after.contains(u)).collect();
+            let parked_here = parked.get(&id);
+            (report.parked, report.stranded) = held
+                .into_iter()
+                .filter(|u| !after.contains(u))
+                .partition(|u| parked_here.is_some_and(|p| p.contains(u)));
             if apply {
                 for &user in &report.stranded {
                     self.gate.release(id, user).await?;
@@ -141,3 +173,6 @@ impl Reconciler {
         Ok(reports)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -68,6 +68,7 @@ pub const DB_POOL_CONNECTIONS: &str = "couponrush_db_pool_connections";
 pub const REDIS_ERRORS_TOTAL: &str = "couponrush_redis_errors_total";
 pub const RECONCILE_STRANDED_UNITS: &str = "couponrush_reconcile_stranded_units";
 pub const RECONCILE_RETURNED_TOTAL: &str = "couponrush_reconcile_returned_total";
+pub const RECONCILE_PARKED_UNITS: &str = "couponrush_reconcile_parked_units";
 
 /// The `result` label values of [`ISSUE_OUTCOMES_TOTAL`].
 pub const ISSUE_RESULTS: [&str; 6] = [
@@ -118,6 +119,7 @@ pub const FAMILIES: &[Family] = &[
     Family { name: REDIS_ERRORS_TOTAL, kind: Counter, labels: &[], processes: &[Api, Consumer], help: "Failed Redis calls." },
     Family { name: RECONCILE_STRANDED_UNITS, kind: Gauge, labels: &[], processes: &[Api], help: "Units the gate held for users with no record, found by the last reconciliation pass of this node." },
     Family { name: RECONCILE_RETURNED_TOTAL, kind: Counter, labels: &[], processes: &[Api], help: "Stranded units given back by reconciliation." },
+    Family { name: RECONCILE_PARKED_UNITS, kind: Gauge, labels: &[], processes: &[Api], help: "Units the gate keeps for users whose record is a failed event awaiting replay, found by the last reconciliation pass of this node (not stranded, not given back)." },
 ];
 
 /// The families a process of this kind serves.
