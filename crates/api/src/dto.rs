@@ -203,7 +203,8 @@ pub struct HealthResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadyResponse {
-    /// `ready` or `not_ready`.
+    /// `ready`, `degraded` (only dependencies the process can work without are down;
+    /// still 200) or `not_ready` (503).
     pub status: &'static str,
     /// Each dependency: `up` or `down`.
     pub checks: std::collections::BTreeMap<&'static str, &'static str>,

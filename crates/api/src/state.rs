@@ -11,6 +11,28 @@ use std::sync::Arc;
 pub struct DependencyStatus {
     pub name: &'static str,
     pub up: bool,
+    /// Whether the process can do its work without it. An api node issues without the
+    /// database (the records wait in the log), so a load balancer must not take every
+    /// node out of rotation when MariaDB is away: the node answers 200 `degraded`.
+    pub optional: bool,
+}
+
+impl DependencyStatus {
+    pub fn required(name: &'static str, up: bool) -> Self {
+        Self {
+            name,
+            up,
+            optional: false,
+        }
+    }
+
+    pub fn optional(name: &'static str, up: bool) -> Self {
+        Self {
+            name,
+            up,
+            optional: true,
+        }
+    }
 }
 
 /// Checks the process's dependencies (database, Redis, Kafka …) for `/ready`.

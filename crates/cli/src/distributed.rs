@@ -96,6 +96,15 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     .await
 }
 
+/// Longest wait for one dependency's answer in `/ready`.
+const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+async fn bounded(probe: impl Future<Output = bool>) -> bool {
+    tokio::time::timeout(READY_PROBE_TIMEOUT, probe)
+        .await
+        .unwrap_or(false)
+}
+
 struct DistributedReadiness {
     store: MysqlStore,
     redis: couponrush_redis::RedisConnection,
@@ -116,17 +125,19 @@ impl Readiness for DistributedReadiness {
             }
             up
         };
-        let (db, redis, kafka) = tokio::join!(self.store.ping(), redis_ping, self.log.ping());
+        // A frozen dependency never answers a ping: each probe is bounded, so `/ready`
+        // itself answers in time and says which one is down.
+        let (db, redis, kafka) = tokio::join!(
+            bounded(self.store.ping()),
+            bounded(redis_ping),
+            bounded(self.log.ping())
+        );
         vec![
-            DependencyStatus { name: "db", up: db },
-            DependencyStatus {
-                name: "redis",
-                up: redis,
-            },
-            DependencyStatus {
-                name: "kafka",
-                up: kafka,
-            },
+            // The issue path needs Redis (the gate) and Kafka (the log), not the
+            // database: ACCEPTED records wait in the log while it is away.
+            DependencyStatus::optional("db", db),
+            DependencyStatus::required("redis", redis),
+            DependencyStatus::required("kafka", kafka),
         ]
     }
 }

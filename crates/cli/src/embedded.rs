@@ -51,10 +51,7 @@ struct SqliteReadiness(SqliteStore);
 #[async_trait]
 impl Readiness for SqliteReadiness {
     async fn check(&self) -> Vec<DependencyStatus> {
-        vec![DependencyStatus {
-            name: "db",
-            up: self.0.ping().await,
-        }]
+        vec![DependencyStatus::required("db", self.0.ping().await)]
     }
 }
 

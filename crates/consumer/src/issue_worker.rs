@@ -229,24 +229,35 @@ impl IssueWorker {
         self.metrics.duplicates.increment(o.duplicates);
     }
 
-    /// Transient errors are retried with backoff; a refusal (`Conflict`, `Corrupt`) is final.
+    /// `Unavailable` is retried with backoff up to the policy's attempts, `Unreachable` for as
+    /// long as it lasts; a refusal (`Conflict`, `Corrupt`) is final.
     async fn persist_with_retry(
         &self,
         requests: &[IssueRequest],
     ) -> Result<PersistOutcome, StoreError> {
         let policy = self.settings.retry;
         let mut attempt = 1;
+        let mut waits = 1;
         loop {
-            match self.persister.persist(requests).await {
+            let wait = match self.persister.persist(requests).await {
                 Err(StoreError::Unavailable(e)) if attempt < policy.max_attempts => {
                     attempt += 1;
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    self.metrics.retries.increment(1);
                     tracing::warn!(error = %e, attempt, "persist failed; retrying");
-                    tokio::time::sleep(policy.backoff(attempt)).await;
+                    policy.backoff(attempt)
+                }
+                // The database does not answer at all: dead-lettering could not help (the
+                // failed-events table is in the same database), so wait it out; the
+                // offsets stay where they are, so stopping meanwhile loses nothing.
+                Err(StoreError::Unreachable(e)) => {
+                    waits += 1;
+                    tracing::warn!(error = %e, waits, "database unreachable; waiting for it");
+                    policy.backoff(waits)
                 }
                 other => return other,
-            }
+            };
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            self.metrics.retries.increment(1);
+            tokio::time::sleep(wait).await;
         }
     }
 

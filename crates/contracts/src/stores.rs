@@ -529,7 +529,7 @@ pub async fn concurrent_persists_never_over_issue<S: Stores + ?Sized + 'static>(
                 match store.persist(&batch).await {
                     Ok(done) => return Some(done),
                     Err(StoreError::Conflict(_)) => return None,
-                    Err(StoreError::Unavailable(_)) => {
+                    Err(e) if e.is_transient() => {
                         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     }
                     Err(e) => panic!("persist: {e}"),

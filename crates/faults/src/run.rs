@@ -36,7 +36,6 @@ pub struct Cell {
 /// What a run leaves for the judge.
 struct Ran {
     history: Vec<Answer>,
-    fault_ms: u64,
     caught_up_ms: Option<u64>,
     notes: Vec<String>,
 }
@@ -49,7 +48,6 @@ pub async fn run(fault: Fault, size: Size, binary: &Binary, work: &Path) -> anyh
         distributed(fault, size, binary, work).await?
     };
     write_history(&work.join("history.jsonl"), &ran.history)?;
-    let _ = ran.fault_ms;
     Ok(Cell {
         fault: fault.describe().into(),
         judgement,
@@ -99,7 +97,7 @@ async fn embedded(
     let data = work.join("data");
     std::fs::create_dir_all(&data)?;
     let _mount = match fault {
-        Fault::EmbeddedDiskFull => Some(Tmpfs::mount(&data, 64)?),
+        Fault::EmbeddedDiskFull => Some(Tmpfs::mount(&data, 256)?),
         _ => None,
     };
     let mut server = Embedded::start(binary, &data, work, &[]).await?;
@@ -134,7 +132,9 @@ async fn embedded(
         }
         _ => unreachable!("not an embedded fault"),
     }
+    let heal_ms = crowd.now_ms();
     let mut history = rush.await?;
+    notes.push(during(&history, fault_ms, heal_ms));
     let ended = Instant::now();
     let (stats, settled) = admin.settled(coupon, SETTLE_WITHIN).await;
     let caught_up_ms = settled.then(|| ended.elapsed().as_millis() as u64);
@@ -149,7 +149,6 @@ async fn embedded(
     Ok((
         Ran {
             history,
-            fault_ms,
             caught_up_ms,
             notes,
         },
@@ -211,6 +210,11 @@ async fn distributed(
             stack.consumers[0].restart().await?;
         }
         Fault::BrokerRestart => {
+            stack.broker.terminate().await;
+            tokio::time::sleep(hold).await;
+            stack.broker.restart().await;
+        }
+        Fault::BrokerKill => {
             stack.broker.stop();
             tokio::time::sleep(hold).await;
             stack.broker.restart().await;
@@ -253,9 +257,24 @@ async fn distributed(
         }
         _ => unreachable!("not a distributed fault"),
     }
+    let heal_ms = crowd.now_ms();
     let mut history = rush.await?;
+    notes.push(during(&history, fault_ms, heal_ms));
+    if fault == Fault::BrokerKill && broker_panicked(&stack) {
+        // tansu's SQLite engine panics on an idempotent produce after a SIGKILL restart
+        // (tansu-storage 0.6.0, lite.rs:503) and then resets every connection: the
+        // operator restarts the broker once more.
+        notes.push("tansu's storage panicked after the restart (lite.rs:503); the broker was restarted once more".into());
+        stack.broker.restart().await;
+    }
     let ended = Instant::now();
-    let (_, settled) = admin.settled(coupon, SETTLE_WITHIN).await;
+    let settled = if fault == Fault::ConsumerDbErrors {
+        // The store cannot catch up before the replay: wait for the failed events.
+        failed_events_settled(&admin, coupon).await;
+        false
+    } else {
+        admin.settled(coupon, SETTLE_WITHIN).await.1
+    };
     let caught_up_ms = settled.then(|| ended.elapsed().as_millis() as u64);
     notes.push(reconciled(&stack, "after the rush").await);
     if fault == Fault::ConsumerDbErrors {
@@ -271,16 +290,43 @@ async fn distributed(
     for n in stack.apis.iter_mut().chain(stack.consumers.iter_mut()) {
         n.stop().await;
     }
+    // The broker's folder goes with it: keep what it printed beside the other logs.
+    let _ = std::fs::copy(stack.broker.log_path(), work.join("broker.log"));
     let judgement = judge(&history, &end, Some(fault_ms));
     Ok((
         Ran {
             history,
-            fault_ms,
             caught_up_ms,
             notes,
         },
         judgement,
     ))
+}
+
+/// How the requests sent while the fault lasted were answered, and how fast.
+fn during(history: &[Answer], from_ms: u64, to_ms: u64) -> String {
+    let sent: Vec<&Answer> = history
+        .iter()
+        .filter(|a| a.sent_ms >= from_ms && a.sent_ms < to_ms)
+        .collect();
+    let mut kinds: std::collections::BTreeMap<String, u64> = Default::default();
+    for a in &sent {
+        *kinds
+            .entry(a.detail.split(':').next().unwrap_or("").to_owned())
+            .or_default() += 1;
+    }
+    let slowest = sent
+        .iter()
+        .map(|a| a.done_ms - a.sent_ms)
+        .max()
+        .unwrap_or(0);
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!(
+        "{} requests sent during the fault ({:.1} s): {}; slowest answer {slowest} ms",
+        sent.len(),
+        (to_ms - from_ms) as f64 / 1000.0,
+        kinds.join(", ")
+    )
 }
 
 fn spawn_wave(crowd: &Arc<Crowd>, wave: Wave) -> tokio::task::JoinHandle<Vec<Answer>> {
@@ -304,6 +350,30 @@ async fn reconciled(stack: &Distributed, when: &str) -> String {
             out.lines().last().unwrap_or("").trim()
         ),
         Err(e) => format!("reconcile {when} failed: {e:#}"),
+    }
+}
+
+fn broker_panicked(stack: &Distributed) -> bool {
+    std::fs::read_to_string(stack.broker.log_path()).is_ok_and(|log| log.contains("panicked"))
+}
+
+/// Waits until every reservation is a row or a failed event (bounded).
+async fn failed_events_settled(admin: &Admin, coupon: Uuid) {
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    let mut previous = None;
+    while Instant::now() < deadline {
+        let failed = admin
+            .failed_events()
+            .await
+            .map(|e| e.iter().filter(|e| e.status == "FAILED").count() as u64);
+        if let (Ok(s), Ok(failed)) = (admin.stats(coupon).await, failed) {
+            let now = (s.persisted, failed);
+            if s.reserved_in_gate == Some(s.persisted + failed) && previous == Some(now) {
+                return;
+            }
+            previous = Some(now);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 

@@ -10,6 +10,14 @@ pub(crate) fn store_error(e: sqlx::Error) -> StoreError {
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
             StoreError::Corrupt(e.to_string())
         }
+        // No answer from the server at all: the connection failed or broke, or none
+        // was free in time.
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unreachable(e.to_string()),
         _ => StoreError::Unavailable(e.to_string()),
     }
 }

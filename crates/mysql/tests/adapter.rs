@@ -132,7 +132,7 @@ async fn many_consumers_persisting_one_coupon_never_over_issue() {
                 match store.persist(&batch).await {
                     Ok(done) => return done.inserted,
                     Err(StoreError::Conflict(_)) => return 0,
-                    Err(StoreError::Unavailable(e)) => {
+                    Err(e) if e.is_transient() => {
                         eprintln!("retrying after: {e}");
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }

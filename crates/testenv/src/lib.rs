@@ -126,6 +126,11 @@ impl BrokerProcess {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// What the broker printed (its folder goes away on drop).
+    pub fn log_path(&self) -> std::path::PathBuf {
+        self.dir.join("broker.log")
+    }
+
     /// Starts (again) on the same port. An in-memory broker comes back empty.
     pub async fn restart(&mut self) {
         self.stop();
@@ -140,8 +145,8 @@ impl BrokerProcess {
                 &url,
             ])
             .args(["--storage-engine", self.storage])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log(&self.dir.join("broker.log")))
+            .stderr(log(&self.dir.join("broker.log")))
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("starting tansu (run ./scripts/test, which installs it): {e}")
@@ -171,6 +176,23 @@ impl BrokerProcess {
 
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and wait (bounded) for the broker to exit: a clean shutdown.
+    pub async fn terminate(&mut self) {
+        if let Some(child) = self.child.as_ref() {
+            signal(child, "TERM");
+        }
+        if let Some(mut child) = self.child.take() {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none()
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -344,6 +366,15 @@ impl Drop for RedisProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// An output file a child process appends to (its runs and restarts in one file).
+fn log(path: &std::path::Path) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_or_else(|_| Stdio::null(), Stdio::from)
 }
 
 fn signal(child: &Child, name: &str) {

@@ -60,7 +60,20 @@ async fn a_frozen_database_does_not_stop_issuing_and_loses_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(150)).await; // more TTL expiries
     }
+    // A load balancer keeps the node: it still issues, and says what is down.
+    let ready = app.call(reqwest::Method::GET, "/ready", None, None).await;
     db.resume();
+    assert_eq!(
+        (
+            ready.status,
+            ready.str("status"),
+            ready.body["checks"]["db"].as_str()
+        ),
+        (StatusCode::OK, "degraded", Some("down")),
+        "{:?}",
+        ready.body
+    );
+    assert_eq!(ready.body["checks"]["redis"], "up");
 
     for (status, body) in &answers {
         assert_eq!(

@@ -12,21 +12,29 @@ pub async fn health() -> Json<HealthResponse> {
     Json(HealthResponse { status: "ok" })
 }
 
-/// Readiness: every dependency answers.
+/// Readiness: 200 `ready` when every dependency answers, 200 `degraded` when only
+/// dependencies the process can work without are down (an api node without MariaDB
+/// still issues), 503 `not_ready` when a required one is down; `checks` names each.
 #[utoipa::path(get, path = "/ready", tag = "ops",
-    responses((status = 200, body = ReadyResponse), (status = 503, body = ReadyResponse)))]
+    responses((status = 200, description = "ready or degraded", body = ReadyResponse),
+        (status = 503, description = "a required dependency is down", body = ReadyResponse)))]
 pub async fn ready(State(s): State<ApiState>) -> (StatusCode, Json<ReadyResponse>) {
     let checks = s.readiness.check().await;
+    let required_up = checks.iter().all(|c| c.up || c.optional);
     let all_up = checks.iter().all(|c| c.up);
     let body = ReadyResponse {
-        status: if all_up { "ready" } else { "not_ready" },
+        status: match (required_up, all_up) {
+            (true, true) => "ready",
+            (true, false) => "degraded",
+            (false, _) => "not_ready",
+        },
         checks: checks
             .iter()
             .map(|c| (c.name, if c.up { "up" } else { "down" }))
             .collect(),
     };
     (
-        if all_up {
+        if required_up {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE
