@@ -202,6 +202,11 @@ impl ApiNode {
             gate: Arc::new(InstrumentedGate::new(gate)),
             log: Arc::new(InstrumentedLog::new(log.clone())),
             drain,
+            parked: Some(Arc::new(crate::reconcile::parked_holders(
+                &store,
+                &kafka,
+                &config.consumer_group,
+            )?)),
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
             spawner: Arc::new(TokioSpawner),

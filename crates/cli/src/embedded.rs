@@ -80,6 +80,8 @@ impl EmbeddedApp {
             gate: Arc::new(InstrumentedGate::new(Arc::new(MemoryGate::new()))),
             log: Arc::new(InstrumentedLog::new(log.clone())),
             drain: log,
+            // A record is ACCEPTED only once committed: none can fail afterwards.
+            parked: None,
             hasher: Arc::new(Argon2Hasher),
             clock: Arc::new(SystemClock),
             spawner: Arc::new(TokioSpawner),

@@ -63,14 +63,24 @@ pub(crate) fn reconciler(
     kafka: &KafkaConfig,
     consumer_group: &str,
 ) -> anyhow::Result<Reconciler> {
-    let dead_letters = KafkaLogDrain::dead_letters(kafka, consumer_group)
-        .context("creating the Kafka client that follows the dead-letter consumers' offsets")?;
-    let parked = DeadLetteredHolders {
-        dead_letters: Arc::new(dead_letters),
-        failed: Arc::new(store.clone()),
-    };
+    let parked = parked_holders(store, kafka, consumer_group)?;
     let store = Arc::new(store.clone());
     Ok(Reconciler::new(store.clone(), store, gate, drain).with_parked(Arc::new(parked)))
+}
+
+/// The users whose records wait as failed events (their dead letters drained first):
+/// reconciliation keeps their units, and so does a gate rebuilt after Redis lost it.
+pub(crate) fn parked_holders(
+    store: &MysqlStore,
+    kafka: &KafkaConfig,
+    consumer_group: &str,
+) -> anyhow::Result<DeadLetteredHolders> {
+    let dead_letters = KafkaLogDrain::dead_letters(kafka, consumer_group)
+        .context("creating the Kafka client that follows the dead-letter consumers' offsets")?;
+    Ok(DeadLetteredHolders {
+        dead_letters: Arc::new(dead_letters),
+        failed: Arc::new(store.clone()),
+    })
 }
 
 /// One line per coupon, for the terminal.

@@ -273,3 +273,101 @@ async fn failed_event_of(app: &couponrush_testkit::TestApp, user: UserId) -> ser
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Redis loses the gate while a failed event waits for its replay: the gate is rebuilt
+/// from the rows *and* the parked users, so the parked unit is not sold again and the
+/// replay still finds room. Rebuilt from the rows alone, a second fresh user would be
+/// told ACCEPTED for the parked unit and the replay would be refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_rebuilt_after_redis_lost_it_keeps_the_parked_units() {
+    let stack = Distributed::spawn(|c| {
+        c.kafka_produce_timeout_ms = 2_000;
+        c.gate_seed_wait_ms = 300;
+    })
+    .await;
+    let consumer = stack.start_consumer().await;
+    let app = &stack.api;
+    let coupon = app.active_coupon(2).await;
+    let db = stack.db().await;
+    let set_issued_count = |n: u32| {
+        sqlx::query("UPDATE coupons SET issued_count = ? WHERE id = ?")
+            .bind(n)
+            .bind(coupon)
+            .execute(&db)
+    };
+    set_issued_count(2).await.unwrap();
+    let (parked, token) = app.mint_user();
+    assert_eq!(app.issue(&token, coupon).await.str("result"), "ACCEPTED");
+    let event = failed_event_of(app, parked).await;
+    set_issued_count(0).await.unwrap();
+    db.close().await;
+
+    let client = redis::Client::open(stack.config.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
+        .arg(format!("{}*", stack.config.redis_key_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "the gate's keys were there to lose");
+    for key in &keys {
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let (_, fresh) = app.mint_user();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let answer = loop {
+            let r = app.issue(&fresh, coupon).await;
+            if r.status != StatusCode::SERVICE_UNAVAILABLE {
+                break r.str("result").to_owned();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the gate was never rebuilt"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        answers.push(answer);
+    }
+    assert_eq!(
+        answers,
+        ["ACCEPTED", "SOLD_OUT"],
+        "one unit is parked for the failed event's user"
+    );
+    assert_eq!(
+        app.issue(&token, coupon).await.str("result"),
+        "ALREADY_ISSUED"
+    );
+
+    let replayed = app
+        .call(
+            Method::POST,
+            &format!(
+                "/api/admin/failed-events/{}/replay",
+                event["id"].as_str().unwrap()
+            ),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (replayed.status, replayed.str("status")),
+        (StatusCode::OK, "REPLAYED"),
+        "{:?}",
+        replayed.body
+    );
+    assert_eq!(
+        stack
+            .wait_persisted(coupon, 2, Duration::from_secs(60))
+            .await,
+        2
+    );
+    consumer.stop().await;
+    stack.api.stop().await;
+}

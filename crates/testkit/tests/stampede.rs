@@ -79,6 +79,7 @@ where
         gate,
         log,
         drain,
+        parked: None,
         hasher: Arc::new(Argon2Hasher),
         clock: Arc::new(SystemClock),
         spawner: Arc::new(TokioSpawner),

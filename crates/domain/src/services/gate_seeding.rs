@@ -16,16 +16,22 @@
 //!   their units out again. Until then the coupon's requests are answered 503 (each
 //!   caller waits at most `wait`; the rebuild goes on while callers keep asking).
 //!   Seeding a coupon just created needs no drain: nobody can have reserved it yet.
+//! - The holders seeded are the persisted rows plus, in distributed mode, the *parked*
+//!   users ([`ParkedHolders`]: accepted records that ended as failed events and wait for
+//!   an admin's replay). Seeded from the rows alone, a parked user's unit would be sold
+//!   again and the database guard would refuse the replay: an ACCEPTED user lost.
+//!   Parked users are read before the rows (a replay writes the row, then stops being
+//!   FAILED, so a replay meanwhile is counted once either way).
 
 use crate::coupon::Coupon;
 use crate::error::StoreError;
-use crate::ids::CouponId;
-use crate::ports::{Clock, IssueGate, IssuedCouponStore, LogDrain};
+use crate::ids::{CouponId, UserId};
+use crate::ports::{Clock, IssueGate, IssuedCouponStore, LogDrain, ParkedHolders};
 use crate::services::single_flight::SingleFlight;
 use futures::FutureExt;
 use futures::future::{Either, select};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +47,7 @@ pub struct GateSeeding {
     issued: Arc<dyn IssuedCouponStore>,
     gate: Arc<dyn IssueGate>,
     drain: Arc<dyn LogDrain>,
+    parked: Option<Arc<dyn ParkedHolders>>,
     clock: Arc<dyn Clock>,
     wait: Duration,
     flights: Arc<SingleFlight<CouponId, Result<(), StoreError>>>,
@@ -53,6 +60,7 @@ impl GateSeeding {
         issued: Arc<dyn IssuedCouponStore>,
         gate: Arc<dyn IssueGate>,
         drain: Arc<dyn LogDrain>,
+        parked: Option<Arc<dyn ParkedHolders>>,
         clock: Arc<dyn Clock>,
         wait: Duration,
     ) -> Self {
@@ -60,6 +68,7 @@ impl GateSeeding {
             issued,
             gate,
             drain,
+            parked,
             clock,
             wait,
             flights: SingleFlight::new(),
@@ -89,17 +98,19 @@ impl GateSeeding {
                 // A seed finished after this caller asked: its answer is simply stale.
                 return async { Ok(()) }.boxed();
             }
-            let (issued, gate, drain, seeded_at) = (
+            let (issued, gate, drain, parked, seeded_at) = (
                 self.issued.clone(),
                 self.gate.clone(),
                 self.drain.clone(),
+                self.parked.clone(),
                 self.seeded_at.clone(),
             );
             let (id, total) = (coupon.id, coupon.total_quantity);
             async move {
                 tracing::warn!(coupon_id = %id, "the gate does not hold the coupon: closed until the issue log is drained, then rebuilt from the store");
                 drain.drained().await?;
-                let holders = issued.holders(id).await?;
+                let mut parked = parked_of(parked.as_deref(), &[id]).await?;
+                let holders = with_parked(issued.holders(id).await?, parked.remove(&id));
                 gate.seed(id, total, &holders).await?;
                 seeded_at.lock().insert(id, Instant::now());
                 tracing::info!(coupon_id = %id, holders = holders.len(), "gate seeded from the store");
@@ -129,9 +140,13 @@ impl GateSeeding {
         }
         self.drain.drained().await?;
         let ids: Vec<CouponId> = missing.iter().map(|c| c.id).collect();
+        let mut parked = parked_of(self.parked.as_deref(), &ids).await?;
         let mut holders = self.issued.holders_of(&ids).await?;
         for coupon in &missing {
-            let held = holders.remove(&coupon.id).unwrap_or_default();
+            let held = with_parked(
+                holders.remove(&coupon.id).unwrap_or_default(),
+                parked.remove(&coupon.id),
+            );
             self.gate
                 .seed(coupon.id, coupon.total_quantity, &held)
                 .await?;
@@ -139,4 +154,25 @@ impl GateSeeding {
         }
         Ok(missing.len())
     }
+}
+
+async fn parked_of(
+    parked: Option<&dyn ParkedHolders>,
+    coupons: &[CouponId],
+) -> Result<HashMap<CouponId, HashSet<UserId>>, StoreError> {
+    match parked {
+        Some(p) => p.parked(coupons).await,
+        None => Ok(HashMap::new()),
+    }
+}
+
+/// The rows' holders plus the parked users who have no row (yet).
+fn with_parked(mut rows: Vec<UserId>, parked: Option<HashSet<UserId>>) -> Vec<UserId> {
+    if let Some(mut parked) = parked {
+        for u in &rows {
+            parked.remove(u);
+        }
+        rows.extend(parked);
+    }
+    rows
 }

@@ -20,7 +20,7 @@ pub use wallet::{UseError, Wallet};
 
 use crate::ports::{
     Clock, CouponStore, IdempotencyStore, IssueGate, IssueLog, IssuedCouponStore, LogDrain,
-    PasswordHasher, Spawner, UserStore,
+    ParkedHolders, PasswordHasher, Spawner, UserStore,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,10 @@ pub struct Ports {
     pub log: Arc<dyn IssueLog>,
     /// What a lost gate waits for before it is rebuilt from the store.
     pub drain: Arc<dyn LogDrain>,
+    /// Users whose accepted record waits as a failed event (distributed mode): a gate
+    /// rebuilt from the store keeps their units. `None` where records cannot fail
+    /// after ACCEPTED (embedded mode).
+    pub parked: Option<Arc<dyn ParkedHolders>>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub spawner: Arc<dyn Spawner>,
@@ -75,6 +79,7 @@ impl CouponRush {
             ports.issued.clone(),
             ports.gate.clone(),
             ports.drain.clone(),
+            ports.parked.clone(),
             ports.clock.clone(),
             settings.gate_seed_wait,
         ));
