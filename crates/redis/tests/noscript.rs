@@ -27,7 +27,7 @@ async fn flush_scripts(url: &str) {
 
 #[tokio::test]
 async fn every_script_reloads_after_script_flush() {
-    let server = support::PrivateRedis::start().await;
+    let server = couponrush_testenv::RedisProcess::start().await;
     let url = server.url();
     let gate = RedisGate::connect(&url, "").await.unwrap();
     let limiter = RedisRateLimiter::connect(&url, "", "flush", RateLimit::new(1000.0, 10).unwrap())
@@ -57,7 +57,7 @@ async fn every_script_reloads_after_script_flush() {
 
 #[tokio::test]
 async fn the_gate_recovers_from_a_server_restart() {
-    let mut server = support::PrivateRedis::start().await;
+    let mut server = couponrush_testenv::RedisProcess::start().await;
     let gate = RedisGate::connect(&server.url(), "").await.unwrap();
     let c = CouponId::new();
     let u = UserId::new();

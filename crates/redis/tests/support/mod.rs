@@ -4,8 +4,6 @@
 #![allow(dead_code)]
 
 use couponrush_redis::RedisConnection;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 pub fn url() -> String {
     couponrush_testenv::redis_url()
@@ -56,57 +54,5 @@ pub async fn cleanup(url: &str, prefixes: &[String]) {
                 .await
                 .expect("UNLINK");
         }
-    }
-}
-
-/// A throwaway redis-server on its own port, killed on drop.
-pub struct PrivateRedis {
-    pub port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    pub async fn start() -> Self {
-        let mut me = Self {
-            port: couponrush_testenv::free_port(),
-            child: None,
-        };
-        me.restart().await;
-        me
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// (Re)starts on the same port, empty: no persistence.
-    pub async fn restart(&mut self) {
-        self.stop();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        self.child = Some(child);
-        assert!(
-            couponrush_testenv::wait_for_port(self.port, Duration::from_secs(20)).await,
-            "redis-server did not listen on {}",
-            self.port
-        );
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
