@@ -200,17 +200,7 @@ async fn a_failed_event_keeps_its_unit_until_the_replay_issues_it() {
         2
     );
 
-    let replayed = app
-        .call(
-            Method::POST,
-            &format!(
-                "/api/admin/failed-events/{}/replay",
-                event["id"].as_str().unwrap()
-            ),
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
+    let replayed = replay(app, &event).await;
     assert_eq!(
         (replayed.status, replayed.str("status")),
         (StatusCode::OK, "REPLAYED"),
@@ -246,6 +236,19 @@ async fn a_failed_event_keeps_its_unit_until_the_replay_issues_it() {
 }
 
 /// Waits (bounded) for the failed event of `user`'s record.
+/// An admin replays the failed event.
+async fn replay(
+    app: &couponrush_testkit::TestApp,
+    event: &serde_json::Value,
+) -> couponrush_testkit::Reply {
+    let path = format!(
+        "/api/admin/failed-events/{}/replay",
+        event["id"].as_str().unwrap()
+    );
+    app.call(Method::POST, &path, Some(&app.admin_token), None)
+        .await
+}
+
 async fn failed_event_of(app: &couponrush_testkit::TestApp, user: UserId) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -345,17 +348,7 @@ async fn a_gate_rebuilt_after_redis_lost_it_keeps_the_parked_units() {
         "ALREADY_ISSUED"
     );
 
-    let replayed = app
-        .call(
-            Method::POST,
-            &format!(
-                "/api/admin/failed-events/{}/replay",
-                event["id"].as_str().unwrap()
-            ),
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
+    let replayed = replay(app, &event).await;
     assert_eq!(
         (replayed.status, replayed.str("status")),
         (StatusCode::OK, "REPLAYED"),
