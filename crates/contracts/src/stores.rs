@@ -25,6 +25,7 @@ pub async fn run_all<S: Stores + ?Sized + 'static>(store: Arc<S>) {
     admin_exists_only_once_an_admin_is_stored(s).await;
     users_round_trip(s).await;
     duplicate_username_conflicts(s).await;
+    password_hashes_are_replaced(s).await;
 
     coupons_round_trip_every_field(s).await;
     coupon_status_changes_are_stored(s).await;
@@ -161,6 +162,42 @@ pub async fn duplicate_username_conflicts<S: Stores + ?Sized>(store: &S) {
         store.find_user_by_username(&first.username).await.unwrap(),
         Some(first),
         "the first owner keeps the name"
+    );
+}
+
+/// A login re-hashes with current parameters: the new hash is what the next login reads,
+/// and only that user's row changes.
+pub async fn password_hashes_are_replaced<S: Stores + ?Sized>(store: &S) {
+    let (u, other) = (user(Role::User), user(Role::User));
+    store.insert_user(&u).await.unwrap();
+    store.insert_user(&other).await.unwrap();
+    let upgraded = PasswordHash::from_phc(format!("$argon2id$v=19$m=65536,t=3,p=1${}", u.id));
+    assert!(store.update_password_hash(u.id, &upgraded).await.unwrap());
+    let found = store.find_user_by_username(&u.username).await.unwrap();
+    // Compared as text first: PasswordHash's Debug hides it (these are not real hashes).
+    assert_eq!(
+        found.as_ref().map(|f| f.password_hash.as_phc()),
+        Some(upgraded.as_phc()),
+        "the next login reads the new hash"
+    );
+    assert_eq!(
+        found,
+        Some(User {
+            password_hash: upgraded.clone(),
+            ..u.clone()
+        })
+    );
+    assert_eq!(
+        store.find_user_by_username(&other.username).await.unwrap(),
+        Some(other),
+        "another user's hash is untouched"
+    );
+    assert!(
+        !store
+            .update_password_hash(UserId::new(), &upgraded)
+            .await
+            .unwrap(),
+        "an unknown id changes no row"
     );
 }
 

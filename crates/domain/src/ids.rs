@@ -67,3 +67,8 @@ uuid_id!(
     /// request maps to the same row.
     RequestId
 );
+uuid_id!(
+    /// One login's chain of refresh tokens: every token rotated from the same login
+    /// shares it, so a reused token can revoke them all at once.
+    SessionFamily
+);

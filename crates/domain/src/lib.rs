@@ -11,12 +11,14 @@ pub mod ids;
 pub mod issue;
 pub mod ports;
 pub mod services;
+pub mod session;
 pub mod stored;
 pub mod user;
 
 pub use coupon::{Coupon, CouponName, CouponStatus, CouponType, Discount, NewCoupon, Quantity};
 pub use error::{StoreError, ValidationError};
 pub use idempotency::{IdempotencyKey, KeyClaim};
-pub use ids::{CouponId, RequestId, UserId};
+pub use ids::{CouponId, RequestId, SessionFamily, UserId};
 pub use issue::{IssueOutcome, IssueRequest, IssueState, IssuedCoupon, OwnedCoupon};
+pub use session::{RefreshToken, RefreshTokenHash, RotateOutcome, StoredRefreshToken};
 pub use user::{Password, PasswordHash, Role, User, Username};

@@ -10,6 +10,7 @@ use crate::error::StoreError;
 use crate::idempotency::{IdempotencyKey, KeyClaim};
 use crate::ids::{CouponId, UserId};
 use crate::issue::{IssueOutcome, IssueRequest, IssuedCoupon, OwnedCoupon};
+use crate::session::{RefreshTokenHash, RotateOutcome, StoredRefreshToken};
 use crate::user::{Password, PasswordHash, User, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -25,6 +26,13 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
     /// Whether at least one ADMIN exists (first-start bootstrap).
     async fn admin_exists(&self) -> Result<bool, StoreError>;
+    /// Replaces a user's password hash (an upgrade to the current argon2 parameters).
+    /// Returns whether a row changed.
+    async fn update_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Where coupon definitions live.
@@ -318,4 +326,42 @@ pub enum ReplayError {
 pub trait FailedEventReplayer: Send + Sync {
     /// On success the event is marked REPLAYED and returned.
     async fn replay(&self, id: uuid::Uuid) -> Result<FailedEvent, ReplayError>;
+}
+
+/// Refresh tokens of login sessions, by hash. Shared by every api node in distributed
+/// mode, so a token used or revoked on one node is refused on all of them.
+///
+/// A token is *live* while it is unused, not revoked and `now < expires_at`. Rotation
+/// replaces a live token with its successor in the same family; presenting a used token
+/// again means a copy exists, and kills the family.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores the first token of a new family (a login). `Err(StoreError::Conflict)` if
+    /// the hash is taken (a 256-bit collision: never in practice).
+    async fn insert_refresh_token(&self, token: &StoredRefreshToken) -> Result<(), StoreError>;
+    /// In one atomic step:
+    /// - `old` live: marks it used at `now` and stores `new_hash` in its family, with its
+    ///   user and role, issued at `now`, expiring at `new_expires_at` → `Rotated`;
+    /// - `old` used already (whatever its family's state or its expiry since): revokes
+    ///   every token of its family, the successors included → `Reused`;
+    /// - `old` unknown, expired unused, or revoked unused (logged out, or a family killed
+    ///   by a reuse) → `Invalid`, and nothing changes.
+    ///
+    /// Of concurrent rotations of one token exactly one is `Rotated`; the others are
+    /// `Reused`, so the winner's successor is revoked too. An error changes nothing.
+    async fn rotate_refresh_token(
+        &self,
+        old: &RefreshTokenHash,
+        new_hash: &RefreshTokenHash,
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RotateOutcome, StoreError>;
+    /// Logout: revokes at `now` every token of `token`'s family (those revoked already
+    /// keep their time). Returns whether `token` was known, revoked or not, so a repeated
+    /// logout is still true. A rotation racing it either fails or has its successor revoked.
+    async fn revoke_family(
+        &self,
+        token: &RefreshTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }

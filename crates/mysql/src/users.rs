@@ -52,4 +52,18 @@ impl UserStore for MysqlStore {
             .map(|r| r.is_some())
             .map_err(store_error)
     }
+
+    async fn update_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(hash.as_phc())
+            .bind(id.into_uuid())
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected() == 1)
+            .map_err(store_error)
+    }
 }

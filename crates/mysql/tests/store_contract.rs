@@ -23,3 +23,10 @@ async fn mysql_store_honours_the_failed_events_contract() {
     couponrush_contracts::failed_events::run_all(Arc::new(store.clone())).await;
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_store_honours_the_session_contract() {
+    let store = fresh_store().await;
+    couponrush_contracts::sessions::run_all(Arc::new(store.clone())).await;
+    store.close().await;
+}

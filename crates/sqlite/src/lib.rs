@@ -1,6 +1,6 @@
-//! SQLite adapters for embedded mode: the stores for users, coupons and issued coupons,
-//! the batch persister, and the group-commit issue log that makes an ACCEPTED answer
-//! durable by persisting batches through it.
+//! SQLite adapters for embedded mode: the stores for users, coupons, issued coupons and
+//! refresh-token sessions, the batch persister, and the group-commit issue log that
+//! makes an ACCEPTED answer durable by persisting batches through it.
 
 mod checkpoint;
 mod connect;
@@ -10,6 +10,7 @@ mod group_commit;
 mod issued;
 mod persist;
 mod rows;
+mod sessions;
 mod users;
 
 pub use checkpoint::CheckpointConfig;

@@ -7,6 +7,7 @@ mod coupon_cache;
 pub mod gate_seeding;
 pub mod issuing;
 pub mod reconciling;
+pub mod sessions;
 mod single_flight;
 pub mod wallet;
 
@@ -16,6 +17,7 @@ pub use coupon_cache::CouponCache;
 pub use gate_seeding::{GateSeeding, SeedError};
 pub use issuing::{Answered, CouponStats, IssueError, Issuing};
 pub use reconciling::{Reconciler, Reconciliation};
+pub use sessions::{IssuedRefresh, Refreshed, SessionError, Sessions};
 pub use wallet::{UseError, Wallet};
 
 use crate::ports::{
