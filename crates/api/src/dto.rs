@@ -26,8 +26,19 @@ pub struct TokenResponse {
     pub access_token: String,
     /// Always `Bearer`.
     pub token_type: &'static str,
-    /// Seconds until the token expires.
+    /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// Single use: `POST /api/auth/refresh` trades it for a new access token and a new
+    /// refresh token. Presenting one a second time revokes the whole session.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]

@@ -3,14 +3,17 @@
 //! API contract; messages are for humans and may change.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use couponrush_auth::TokenError;
 use couponrush_domain::coupon::CouponRuleError;
 use couponrush_domain::issue::UseRuleError;
-use couponrush_domain::services::{CatalogError, IssueError, LoginError, SignupError, UseError};
+use couponrush_domain::services::{
+    CatalogError, IssueError, LoginError, SessionError, SignupError, UseError,
+};
 use couponrush_domain::{StoreError, ValidationError};
 use serde::Serialize;
+use std::time::Duration;
 use utoipa::ToSchema;
 
 /// Error body of every non-2xx answer.
@@ -30,6 +33,9 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<&'static str>,
+    /// `Retry-After` when the wait is known (a lockout, a full hash queue); other
+    /// 503s say one second.
+    pub retry_after: Option<Duration>,
 }
 
 /// What a 503 asks the client to wait before retrying (`Retry-After`, seconds): a
@@ -45,7 +51,35 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    fn retry_after(self, wait: Duration) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..self
+        }
+    }
+
+    /// 429: too many failed logins or signups; nothing was checked.
+    fn throttled(wait: Duration) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_ATTEMPTS",
+            "too many attempts; try again later",
+        )
+        .retry_after(wait)
+    }
+
+    /// 503: the password-hash pool is full.
+    fn auth_busy(wait: Duration) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "AUTH_BUSY",
+            "too many sign-ins at once; try again shortly",
+        )
+        .retry_after(wait)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -92,12 +126,21 @@ impl IntoResponse for ApiError {
             field: self.field,
         };
         let mut response = (self.status, Json(body)).into_response();
-        // 409 IDEMPOTENCY_KEY_IN_USE: the first request is still running, ask again soon.
-        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.code == KEY_IN_USE {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
+        let retry_after = match self.retry_after {
+            // Whole seconds, rounded up: never ask a client back before the wait is over.
+            Some(wait) => Some(HeaderValue::from(
+                wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            )),
+            // 409 IDEMPOTENCY_KEY_IN_USE: the first request is still running, ask again soon.
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE || self.code == KEY_IN_USE => {
+                Some(HeaderValue::from_static(RETRY_AFTER_SECS))
+            }
+            None => None,
+        };
+        if let Some(value) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
         }
         response
     }
@@ -144,6 +187,8 @@ impl From<SignupError> for ApiError {
             SignupError::UsernameTaken => {
                 Self::new(StatusCode::CONFLICT, "USERNAME_TAKEN", e.to_string())
             }
+            SignupError::Throttled { retry_after } => Self::throttled(retry_after),
+            SignupError::Busy { retry_after } => Self::auth_busy(retry_after),
             SignupError::Store(s) => s.into(),
         }
     }
@@ -157,7 +202,23 @@ impl From<LoginError> for ApiError {
                 "INVALID_CREDENTIALS",
                 e.to_string(),
             ),
+            LoginError::Throttled { retry_after } => Self::throttled(retry_after),
+            LoginError::Busy { retry_after } => Self::auth_busy(retry_after),
             LoginError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            // One answer for both: a thief holding a used token learns nothing more.
+            SessionError::Invalid | SessionError::Reused => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "REFRESH_TOKEN_INVALID",
+                "the refresh token is invalid, expired or revoked; log in again",
+            ),
+            SessionError::Store(s) => s.into(),
         }
     }
 }

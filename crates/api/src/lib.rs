@@ -2,6 +2,7 @@
 //! mapping and the OpenAPI document. Which adapters stand behind the use cases is the
 //! wiring's business (`cli`), not this crate's.
 
+pub mod client_addr;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -10,6 +11,7 @@ pub mod openapi;
 pub mod routes;
 pub mod state;
 
+pub use client_addr::{ClientAddr, ClientAddrPolicy};
 pub use error::ApiError;
 pub use state::{ApiState, AppContext, DependencyStatus, FailedEvents, Readiness};
 
@@ -31,6 +33,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/users/signup", post(accounts::signup))
         .route("/api/auth/login", post(accounts::login))
+        .route("/api/auth/refresh", post(accounts::refresh))
+        .route("/api/auth/logout", post(accounts::logout))
         .route("/api/coupons", post(coupons::create))
         .route("/api/coupons/{id}", get(coupons::get))
         .route("/api/coupons/{id}/status", patch(coupons::change_status))

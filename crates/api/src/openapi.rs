@@ -9,7 +9,8 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "couponrush", description = "First-come-first-served coupon issuance."),
     paths(
-        routes::accounts::signup, routes::accounts::login,
+        routes::accounts::signup, routes::accounts::login, routes::accounts::refresh,
+        routes::accounts::logout,
         routes::coupons::create, routes::coupons::get, routes::coupons::change_status,
         routes::issue::issue, routes::issue::state,
         routes::me::list, routes::me::use_coupon,

@@ -1,5 +1,6 @@
 //! What every handler can reach: the use cases, the token codec and readiness probes.
 
+use crate::client_addr::ClientAddrPolicy;
 use async_trait::async_trait;
 use couponrush_auth::TokenCodec;
 use couponrush_domain::ports::{FailedEventReplayer, FailedEventStore};
@@ -48,6 +49,8 @@ pub struct AppContext {
     pub app: CouponRush,
     pub tokens: TokenCodec,
     pub readiness: Arc<dyn Readiness>,
+    /// Whose header names the client when sign-in attempts are counted.
+    pub client_addr: ClientAddrPolicy,
     /// Distributed mode only: the end of the dead-letter path. `None` in embedded mode,
     /// where a failed write is answered 503 and nothing is left behind.
     pub failed_events: Option<FailedEvents>,

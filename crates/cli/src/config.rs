@@ -4,7 +4,10 @@
 //! without secrets.
 
 use anyhow::{Context, bail};
-use couponrush_domain::services::IssueSettings;
+use couponrush_api::ClientAddrPolicy;
+use couponrush_auth::{Argon2Hasher, Argon2Settings, HashPoolSettings};
+use couponrush_domain::services::{IssueSettings, SessionSettings};
+use couponrush_domain::throttle::{Rate, ThrottlePolicy};
 use couponrush_telemetry::LogFormat;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -26,8 +29,40 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HS256 secret for access tokens. If unset, generated once and kept in the data dir.
     pub jwt_secret: Option<String>,
-    /// Access-token lifetime.
+    /// Access-token lifetime: short, since a refresh token renews it.
     pub token_ttl_secs: u64,
+    /// Refresh-token lifetime; each refresh hands out a new one for as long again.
+    pub refresh_token_ttl_secs: u64,
+    /// Password hashes computed at once (0: one per core).
+    pub password_hash_threads: usize,
+    /// Password hashes that may wait for a thread (0: eight per thread); past them
+    /// login and signup answer 503 `AUTH_BUSY`.
+    pub password_hash_queue: usize,
+    /// Nice value of the hashing threads (0 normal … 19 lowest), so the issue path
+    /// gets the CPU first.
+    pub password_hash_nice: i32,
+    /// argon2id cost of new hashes (OWASP: 19 MiB, 2 iterations, 1 lane). Older hashes
+    /// keep verifying and are re-hashed at their next successful login.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Failed logins of one username before the first lockout.
+    pub login_free_failures: u32,
+    /// The first lockout; each further failure doubles it, up to the max.
+    pub login_lockout_base_ms: u64,
+    pub login_lockout_max_secs: u64,
+    /// A username's failures are forgotten after this long without one.
+    pub login_forget_after_secs: u64,
+    /// Failed logins per client address per minute, over every username (0: no limit).
+    pub login_failures_per_address_per_min: u32,
+    /// Signups per client address per minute (0: no limit).
+    pub signups_per_address_per_min: u32,
+    /// Proxies whose client-address header is believed; from anyone else the socket's
+    /// peer address is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The header a trusted proxy puts the client address in (`X-Forwarded-For` style:
+    /// the last address not itself a trusted proxy is the client).
+    pub client_ip_header: String,
     /// Username of the admin created on first start.
     pub admin_username: String,
     /// Password of that admin. If unset, generated on first start and printed once.
@@ -99,7 +134,22 @@ impl Default for Config {
             listen_backlog: 4_096,
             data_dir: PathBuf::from("./data"),
             jwt_secret: None,
-            token_ttl_secs: 3600,
+            token_ttl_secs: 900,
+            refresh_token_ttl_secs: 14 * 24 * 3600,
+            password_hash_threads: 0,
+            password_hash_queue: 0,
+            password_hash_nice: 19,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            login_free_failures: 5,
+            login_lockout_base_ms: 1_000,
+            login_lockout_max_secs: 900,
+            login_forget_after_secs: 900,
+            login_failures_per_address_per_min: 30,
+            signups_per_address_per_min: 20,
+            trusted_proxies: Vec::new(),
+            client_ip_header: "x-forwarded-for".into(),
             admin_username: "admin".into(),
             admin_password: None,
             batch_max_rows: 1_000,
@@ -180,6 +230,17 @@ impl Config {
         if self.wal_checkpoint_interval_ms == 0 || self.wal_restart_frames == 0 {
             bail!("wal_checkpoint_interval_ms and wal_restart_frames must be at least 1");
         }
+        if self.refresh_token_ttl_secs == 0 {
+            bail!("refresh_token_ttl_secs must be at least 1");
+        }
+        if !(0..=19).contains(&self.password_hash_nice) {
+            bail!("password_hash_nice must be 0 to 19");
+        }
+        if let Err(e) = self.argon2_settings().check() {
+            bail!("argon2_memory_kib, argon2_iterations, argon2_parallelism: {e}");
+        }
+        axum::http::HeaderName::try_from(self.client_ip_header.as_str())
+            .context("client_ip_header is no valid header name")?;
         if matches!(&self.jwt_secret, Some(s) if s.len() < 16) {
             bail!("jwt_secret must be at least 16 characters");
         }
@@ -212,6 +273,65 @@ impl Config {
 
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
+    }
+
+    pub fn session_settings(&self) -> SessionSettings {
+        SessionSettings {
+            refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
+        }
+    }
+
+    pub fn argon2_settings(&self) -> Argon2Settings {
+        Argon2Settings {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+    }
+
+    /// The hash pool: sized from the cores unless set.
+    pub fn hash_pool_settings(&self) -> HashPoolSettings {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let auto = HashPoolSettings::for_cores(cores);
+        let threads = if self.password_hash_threads == 0 {
+            auto.threads
+        } else {
+            self.password_hash_threads
+        };
+        HashPoolSettings {
+            threads,
+            queue: if self.password_hash_queue == 0 {
+                threads * 8
+            } else {
+                self.password_hash_queue
+            },
+            nice: self.password_hash_nice,
+        }
+    }
+
+    /// The password hasher every process with an API uses (starts its threads).
+    pub fn password_hasher(&self) -> anyhow::Result<Argon2Hasher> {
+        Argon2Hasher::start(self.argon2_settings(), self.hash_pool_settings())
+            .context("starting the password hasher")
+    }
+
+    pub fn client_addr_policy(&self) -> ClientAddrPolicy {
+        ClientAddrPolicy {
+            header: axum::http::HeaderName::try_from(self.client_ip_header.as_str())
+                .expect("validated at load"),
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+
+    pub fn throttle_policy(&self) -> ThrottlePolicy {
+        ThrottlePolicy {
+            username_free_failures: self.login_free_failures,
+            username_base_lockout: Duration::from_millis(self.login_lockout_base_ms.max(1)),
+            username_max_lockout: Duration::from_secs(self.login_lockout_max_secs),
+            username_forget_after: Duration::from_secs(self.login_forget_after_secs),
+            address_failures: Rate::per_minute(self.login_failures_per_address_per_min),
+            address_signups: Rate::per_minute(self.signups_per_address_per_min),
+        }
     }
 
     pub fn issue_settings(&self) -> IssueSettings {
@@ -249,6 +369,37 @@ impl fmt::Display for Config {
         writeln!(f, "  data_dir              {}", self.data_dir.display())?;
         writeln!(f, "  jwt_secret            {}", secret(&self.jwt_secret))?;
         writeln!(f, "  token_ttl_secs        {}", self.token_ttl_secs)?;
+        writeln!(
+            f,
+            "  refresh_token_ttl_secs {}",
+            self.refresh_token_ttl_secs
+        )?;
+        let pool = self.hash_pool_settings();
+        writeln!(
+            f,
+            "  password hashing      argon2id m={} KiB t={} p={}; {} threads at nice {}, {} waiting at most",
+            self.argon2_memory_kib,
+            self.argon2_iterations,
+            self.argon2_parallelism,
+            pool.threads,
+            pool.nice,
+            pool.queue
+        )?;
+        writeln!(
+            f,
+            "  login throttling      {} free failures per username, lockout {} ms doubling to {} s, forgotten after {} s; {} failures and {} signups per address per minute (0: no limit)",
+            self.login_free_failures,
+            self.login_lockout_base_ms,
+            self.login_lockout_max_secs,
+            self.login_forget_after_secs,
+            self.login_failures_per_address_per_min,
+            self.signups_per_address_per_min
+        )?;
+        writeln!(
+            f,
+            "  client address        socket peer; {} from trusted proxies {:?}",
+            self.client_ip_header, self.trusted_proxies
+        )?;
         writeln!(f, "  admin_username        {}", self.admin_username)?;
         writeln!(
             f,

@@ -8,12 +8,14 @@
 
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::instrumented::{InstrumentedGate, InstrumentedLog};
+use crate::instrumented::{
+    InstrumentedGate, InstrumentedHasher, InstrumentedLimiter, InstrumentedLog,
+};
 use crate::spawner::TokioSpawner;
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 use couponrush_api::{AppContext, DependencyStatus, FailedEvents, Readiness};
-use couponrush_auth::{Argon2Hasher, TokenCodec};
+use couponrush_auth::TokenCodec;
 use couponrush_consumer::{
     ConsumerSettings, DeadLetterWorker, IssueWorker, KafkaPayloadReplayer, RetryPolicy,
     WorkerCounters,
@@ -23,7 +25,9 @@ use couponrush_domain::services::{CouponRush, Ports, Reconciler, SignupError};
 use couponrush_domain::{CouponStatus, Password, Username};
 use couponrush_kafka::{KafkaConfig, KafkaLog, KafkaLogDrain};
 use couponrush_mysql::MysqlStore;
-use couponrush_redis::{RateLimit, RedisGate, RedisIdempotency, RedisRateLimiter};
+use couponrush_redis::{
+    RateLimit, RedisAttemptLimiter, RedisGate, RedisIdempotency, RedisRateLimiter,
+};
 use couponrush_telemetry::metrics::names::{self, REDIS_ERRORS_TOTAL};
 use couponrush_telemetry::metrics::{self as telemetry_metrics, PoolSampler, Process};
 use std::future::Future;
@@ -197,6 +201,7 @@ impl ApiNode {
         let store_port = Arc::new(store.clone());
         let ports = Ports {
             users: store_port.clone(),
+            sessions: store_port.clone(),
             coupons: store_port.clone(),
             issued: store_port.clone(),
             gate: Arc::new(InstrumentedGate::new(gate)),
@@ -207,7 +212,15 @@ impl ApiNode {
                 &kafka,
                 &config.consumer_group,
             )?)),
-            hasher: Arc::new(Argon2Hasher),
+            hasher: Arc::new(InstrumentedHasher::new(Arc::new(config.password_hasher()?))),
+            limiter: Arc::new(InstrumentedLimiter::new(Arc::new(
+                RedisAttemptLimiter::new(
+                    redis.clone(),
+                    &config.redis_key_prefix,
+                    config.throttle_policy(),
+                )
+                .context("redis attempt limiter")?,
+            ))),
             clock: Arc::new(SystemClock),
             spawner: Arc::new(TokioSpawner),
             idempotency: Arc::new(RedisIdempotency::new(
@@ -215,7 +228,7 @@ impl ApiNode {
                 &config.redis_key_prefix,
             )),
         };
-        let app = CouponRush::new(ports, config.issue_settings());
+        let app = CouponRush::new(ports, config.issue_settings(), config.session_settings());
         let admin_created = ensure_admin(&app, config).await?;
         let state = Arc::new(AppContext {
             app,
@@ -225,6 +238,7 @@ impl ApiNode {
                 redis,
                 log: log.clone(),
             }),
+            client_addr: config.client_addr_policy(),
             failed_events: Some(FailedEvents {
                 store: store_port.clone(),
                 replayer: Arc::new(KafkaPayloadReplayer {

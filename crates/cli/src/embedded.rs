@@ -8,16 +8,18 @@
 
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::instrumented::{InstrumentedGate, InstrumentedLog};
+use crate::instrumented::{
+    InstrumentedGate, InstrumentedHasher, InstrumentedLimiter, InstrumentedLog,
+};
 use crate::secrets;
 use crate::spawner::TokioSpawner;
 use anyhow::Context;
 use async_trait::async_trait;
 use couponrush_api::{AppContext, DependencyStatus, Readiness};
-use couponrush_auth::{Argon2Hasher, TokenCodec};
+use couponrush_auth::TokenCodec;
 use couponrush_domain::services::{CouponRush, Ports};
 use couponrush_domain::{Password, Username};
-use couponrush_memory::{MemoryGate, MemoryIdempotency};
+use couponrush_memory::{MemoryAttemptLimiter, MemoryGate, MemoryIdempotency};
 use couponrush_sqlite::{GroupCommitLog, GroupCommitWriter, SqliteStore};
 use couponrush_telemetry::metrics::{self as telemetry_metrics, Process};
 use std::future::Future;
@@ -75,6 +77,7 @@ impl EmbeddedApp {
         let store_port = Arc::new(store.clone());
         let ports = Ports {
             users: store_port.clone(),
+            sessions: store_port.clone(),
             coupons: store_port.clone(),
             issued: store_port,
             gate: Arc::new(InstrumentedGate::new(Arc::new(MemoryGate::new()))),
@@ -82,12 +85,15 @@ impl EmbeddedApp {
             drain: log,
             // A record is ACCEPTED only once committed: none can fail afterwards.
             parked: None,
-            hasher: Arc::new(Argon2Hasher),
+            hasher: Arc::new(InstrumentedHasher::new(Arc::new(config.password_hasher()?))),
+            limiter: Arc::new(InstrumentedLimiter::new(Arc::new(
+                MemoryAttemptLimiter::new(config.throttle_policy()),
+            ))),
             clock: Arc::new(SystemClock),
             spawner: Arc::new(TokioSpawner),
             idempotency: Arc::new(MemoryIdempotency::new()),
         };
-        let app = CouponRush::new(ports, config.issue_settings());
+        let app = CouponRush::new(ports, config.issue_settings(), config.session_settings());
 
         let first_start = ensure_admin(&app, config).await?;
         let seeded = app
@@ -101,6 +107,7 @@ impl EmbeddedApp {
             app,
             tokens: TokenCodec::new(jwt_secret.as_bytes(), config.token_ttl()),
             readiness: Arc::new(SqliteReadiness(store.clone())),
+            client_addr: config.client_addr_policy(),
             failed_events: None,
         });
         let listener = crate::serve::bind(config.bind, config.listen_backlog)

@@ -3,6 +3,7 @@
 //! in-memory value): `gate` takes a factory and makes one per check; `stores`,
 //! `failed_events` and `sessions` take one fresh store and give each check its own ids.
 
+pub mod attempts;
 pub mod failed_events;
 pub mod gate;
 pub mod idempotency;

@@ -13,6 +13,7 @@ pub mod ports;
 pub mod services;
 pub mod session;
 pub mod stored;
+pub mod throttle;
 pub mod user;
 
 pub use coupon::{Coupon, CouponName, CouponStatus, CouponType, Discount, NewCoupon, Quantity};

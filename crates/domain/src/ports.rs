@@ -11,11 +11,13 @@ use crate::idempotency::{IdempotencyKey, KeyClaim};
 use crate::ids::{CouponId, UserId};
 use crate::issue::{IssueOutcome, IssueRequest, IssuedCoupon, OwnedCoupon};
 use crate::session::{RefreshTokenHash, RotateOutcome, StoredRefreshToken};
+use crate::throttle::Admission;
 use crate::user::{Password, PasswordHash, User, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Where users live.
@@ -177,13 +179,65 @@ pub trait LogDrain: Send + Sync {
     async fn drained(&self) -> Result<(), StoreError>;
 }
 
+/// Why a password could not be hashed or checked now.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing slot is busy and the queue is full: refused at once rather than
+    /// queued without bound, so a login storm cannot take the CPU from the issue path.
+    #[error("password hashing is at capacity")]
+    Busy { retry_after: Duration },
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+/// What checking a password against a stored hash found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verification {
+    pub matches: bool,
+    /// The stored hash was made with other parameters than the hasher's current ones:
+    /// worth re-hashing while the plain password is at hand.
+    pub outdated: bool,
+}
+
 /// Turns passwords into hashes and checks them. Slow on purpose; adapters run it off
-/// the async workers.
+/// the async workers, with a bound on how much runs and waits at once.
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
-    async fn hash(&self, password: &Password) -> Result<PasswordHash, StoreError>;
-    /// Constant-time comparison against a stored hash; false on any mismatch.
-    async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool;
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
+    /// Constant-time check against a stored hash. `None` (no such user) does the same
+    /// work against a decoy hash and never matches, so the time taken does not say
+    /// whether a username exists.
+    async fn verify(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHash>,
+    ) -> Result<Verification, HashError>;
+}
+
+/// Counts sign-in attempts and says when to refuse them (rules in [`crate::throttle`]).
+/// Shared by every api node in distributed mode, so a client cannot spread its guesses
+/// over nodes. Asked before any password is hashed.
+#[async_trait]
+pub trait AttemptLimiter: Send + Sync {
+    /// Whether a login for `username` from `client` may be tried at `now_ms`. Reads
+    /// only: a refused or successful attempt is not a failure.
+    async fn login_admission(
+        &self,
+        username: &Username,
+        client: IpAddr,
+        now_ms: i64,
+    ) -> Result<Admission, StoreError>;
+    /// Counts a failed login against the username and the address.
+    async fn login_failed(
+        &self,
+        username: &Username,
+        client: IpAddr,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Forgets the username's failures (the address's bucket drains on its own).
+    async fn login_succeeded(&self, username: &Username) -> Result<(), StoreError>;
+    /// Counts a signup attempt from `client` if it fits; a refused one is not counted.
+    async fn signup_attempt(&self, client: IpAddr, now_ms: i64) -> Result<Admission, StoreError>;
 }
 
 /// The time, so rules about expiry can be tested at any instant, and waiting for it,

@@ -116,7 +116,11 @@ pub async fn sign_up(
                     return Ok::<_, anyhow::Error>(made);
                 }
                 let username = format!("lt-{}-{i}", &run[..8]);
-                let id = api.signup(&username, &password).await?;
+                let id = api.signup(&username, &password).await.context(
+                    "signup (a 429 TOO_MANY_ATTEMPTS means the server limits signups per \
+                     address: for --signup runs start it with \
+                     COUPONRUSH_SIGNUPS_PER_ADDRESS_PER_MIN=0)",
+                )?;
                 let token = api.login(&username, &password).await?;
                 made.push(VirtualUser {
                     id,

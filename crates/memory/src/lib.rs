@@ -1,8 +1,10 @@
 //! In-memory adapters. Embedded mode runs on them, so they are held to the same
 //! contracts as the networked adapters.
 
+mod attempts;
 mod gate;
 mod idempotency;
 
+pub use attempts::MemoryAttemptLimiter;
 pub use gate::MemoryGate;
 pub use idempotency::MemoryIdempotency;

@@ -4,7 +4,8 @@
 //! every coupon in one slot.
 
 use crate::error::SetupError;
-use couponrush_domain::CouponId;
+use couponrush_domain::{CouponId, Username};
+use std::net::IpAddr;
 
 /// Rejects a prefix or name that would change which part of a key is the hash tag.
 pub(crate) fn check_part(what: &'static str, part: &str) -> Result<(), SetupError> {
@@ -49,6 +50,23 @@ pub(crate) fn rate_limit(prefix: &str, name: &str) -> (String, String) {
     (tat, granted)
 }
 
+/// `<prefix>{auth-user:<hex of the username>}`: one username's failed logins. Hex
+/// because a username may contain braces, which would move the hash tag.
+pub(crate) fn auth_username(prefix: &str, username: &Username) -> String {
+    use std::fmt::Write as _;
+    let mut key = format!("{prefix}{{auth-user:");
+    for b in username.as_str().bytes() {
+        let _ = write!(key, "{b:02x}");
+    }
+    key.push('}');
+    key
+}
+
+/// `<prefix>{auth-addr:<ip>}:<what>`: one client address's bucket.
+pub(crate) fn auth_address(prefix: &str, client: IpAddr, what: &str) -> String {
+    format!("{prefix}{{auth-addr:{client}}}:{what}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +93,16 @@ mod tests {
         let (tat, granted) = rate_limit("", "db-writes");
         assert_eq!(tag(&tat), "ratelimit:db-writes");
         assert_eq!(tag(&granted), "ratelimit:db-writes");
+    }
+
+    #[test]
+    fn a_username_with_braces_cannot_move_the_hash_tag() {
+        let name = Username::parse("a{b}c").unwrap();
+        let key = auth_username("p:", &name);
+        assert_eq!(key, "p:{auth-user:617b627d63}");
+        assert_eq!(tag(&key), "auth-user:617b627d63");
+        let v6 = auth_address("p:", "::1".parse().unwrap(), "signups");
+        assert_eq!(tag(&v6), "auth-addr:::1");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! same code runs on a Redis Cluster (`connect.rs`; tested against a three-master cluster in
 //! `tests/cluster.rs`).
 
+mod attempts;
 mod connect;
 mod error;
 mod gate;
@@ -17,6 +18,7 @@ mod rate_limit;
 mod scripts;
 mod seed;
 
+pub use attempts::RedisAttemptLimiter;
 pub use connect::{RESPONSE_TIMEOUT, RedisConnection, connection, connection_with_timeout};
 pub use error::SetupError;
 pub use gate::RedisGate;

@@ -15,6 +15,10 @@ pub(crate) static SEED: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/seed.lua")));
 pub(crate) static RATE_LIMIT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/rate_limit.lua")));
+pub(crate) static USERNAME_FAILED: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/username_failed.lua")));
+pub(crate) static BUCKET: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/bucket.lua")));
 
 /// Return codes of `reserve.lua`.
 pub(crate) mod reserve {

@@ -5,9 +5,11 @@
 
 mod support;
 
-use couponrush_domain::ports::{IdempotencyStore, IssueGate, RateLimiter};
+use couponrush_domain::ports::{AttemptLimiter, IdempotencyStore, IssueGate, RateLimiter};
 use couponrush_domain::{CouponId, Quantity, UserId};
-use couponrush_redis::{RateLimit, RedisGate, RedisIdempotency, RedisRateLimiter};
+use couponrush_redis::{
+    RateLimit, RedisAttemptLimiter, RedisGate, RedisIdempotency, RedisRateLimiter,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,20 @@ async fn idempotency_honours_its_contract_on_a_cluster() {
         async move {
             let conn = couponrush_redis::connection(&url).await.unwrap();
             Arc::new(RedisIdempotency::new(conn, &support::prefix())) as Arc<dyn IdempotencyStore>
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attempt_limiter_honours_its_contract_on_a_cluster() {
+    let url = cluster();
+    couponrush_contracts::attempts::run_all(|policy| {
+        let url = url.clone();
+        async move {
+            let conn = couponrush_redis::connection(&url).await.unwrap();
+            Arc::new(RedisAttemptLimiter::new(conn, &support::prefix(), policy).unwrap())
+                as Arc<dyn AttemptLimiter>
         }
     })
     .await;

@@ -102,6 +102,18 @@ impl Distributed {
         Self { config, api }
     }
 
+    /// Another api node of the same deployment (same database, Redis prefix and topic),
+    /// on a port of its own.
+    pub async fn second_api(&self) -> TestApp {
+        let node = ApiNode::build(&self.config)
+            .await
+            .expect("second api node builds");
+        let base = format!("http://{}", node.local_addr());
+        let tokens = TokenCodec::new(TEST_JWT_SECRET.as_bytes(), self.config.token_ttl());
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestApp::serve(base, tokens, dir, |stopped| node.run_until_stopped(stopped)).await
+    }
+
     pub async fn start_consumer(&self) -> ConsumerHandle {
         start_consumer(&self.config).await
     }

@@ -3,12 +3,13 @@
 //! most once, in both modes, against the real stores; a process start rebuilds every
 //! gate from one read. Reads are counted by `CountingStore` around the store ports.
 
-use couponrush_auth::Argon2Hasher;
+use couponrush_auth::{Argon2Hasher, Argon2Settings, HashPoolSettings};
 use couponrush_cli::clock::SystemClock;
 use couponrush_cli::distributed::kafka_config;
 use couponrush_cli::spawner::TokioSpawner;
 use couponrush_domain::ports::{CouponStore, IssuePersister};
-use couponrush_domain::services::{CouponRush, IssueSettings, Ports};
+use couponrush_domain::services::{CouponRush, IssueSettings, Ports, SessionSettings};
+use couponrush_domain::throttle::ThrottlePolicy;
 use couponrush_domain::{
     Coupon, CouponId, CouponName, CouponStatus, CouponType, Discount, IssueOutcome, IssueRequest,
     NewCoupon, Quantity, RequestId, UserId,
@@ -68,11 +69,13 @@ fn ports<S>(
 ) -> Ports
 where
     S: couponrush_domain::ports::UserStore
+        + couponrush_domain::ports::SessionStore
         + couponrush_domain::ports::CouponStore
         + couponrush_domain::ports::IssuedCouponStore
         + 'static,
 {
     Ports {
+        sessions: users.clone(),
         users,
         coupons: store.clone(),
         issued: store,
@@ -80,7 +83,12 @@ where
         log,
         drain,
         parked: None,
-        hasher: Arc::new(Argon2Hasher),
+        hasher: Arc::new(
+            Argon2Hasher::start(Argon2Settings::default(), HashPoolSettings::for_cores(1)).unwrap(),
+        ),
+        limiter: Arc::new(couponrush_memory::MemoryAttemptLimiter::new(
+            ThrottlePolicy::default(),
+        )),
         clock: Arc::new(SystemClock),
         spawner: Arc::new(TokioSpawner),
         idempotency: Arc::new(couponrush_memory::MemoryIdempotency::new()),
@@ -111,6 +119,9 @@ async fn embedded_in(dir: tempfile::TempDir) -> Embedded {
             log,
         ),
         settings(),
+        SessionSettings {
+            refresh_token_ttl: Duration::from_secs(60),
+        },
     );
     Embedded {
         app,
@@ -155,6 +166,9 @@ async fn distributed() -> DistributedStack {
             Arc::new(drain),
         ),
         settings(),
+        SessionSettings {
+            refresh_token_ttl: Duration::from_secs(60),
+        },
     );
     DistributedStack {
         app,

@@ -17,7 +17,15 @@ async fn full_lifecycle_over_http() {
     let login = app.login("alice", "alice-password").await;
     assert_eq!(login.status, StatusCode::OK);
     assert_eq!(login.str("tokenType"), "Bearer");
-    assert_eq!(login.body["expiresIn"], 3600);
+    assert_eq!(
+        login.body["expiresIn"], 900,
+        "access tokens are short-lived"
+    );
+    assert!(
+        login.str("refreshToken").starts_with("rt_"),
+        "{:?}",
+        login.body
+    );
     let alice = login.str("accessToken").to_owned();
     assert_eq!(
         app.tokens().verify(&alice).unwrap().user_id.to_string(),

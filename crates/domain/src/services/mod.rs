@@ -21,8 +21,8 @@ pub use sessions::{IssuedRefresh, Refreshed, SessionError, Sessions};
 pub use wallet::{UseError, Wallet};
 
 use crate::ports::{
-    Clock, CouponStore, IdempotencyStore, IssueGate, IssueLog, IssuedCouponStore, LogDrain,
-    ParkedHolders, PasswordHasher, Spawner, UserStore,
+    AttemptLimiter, Clock, CouponStore, IdempotencyStore, IssueGate, IssueLog, IssuedCouponStore,
+    LogDrain, ParkedHolders, PasswordHasher, SessionStore, Spawner, UserStore,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,10 @@ pub struct Ports {
     /// after ACCEPTED (embedded mode).
     pub parked: Option<Arc<dyn ParkedHolders>>,
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Failed-login and signup counters (shared by every api node in distributed mode).
+    pub limiter: Arc<dyn AttemptLimiter>,
+    /// Refresh tokens (in the database every api node shares).
+    pub sessions: Arc<dyn SessionStore>,
     pub clock: Arc<dyn Clock>,
     pub spawner: Arc<dyn Spawner>,
     /// Idempotency keys of issue requests (shared by every api node in distributed mode).
@@ -52,6 +56,7 @@ pub struct Ports {
 #[derive(Clone)]
 pub struct CouponRush {
     pub accounts: Accounts,
+    pub sessions: Sessions,
     pub catalog: Catalog,
     pub issuing: Issuing,
     pub wallet: Wallet,
@@ -70,8 +75,15 @@ pub struct IssueSettings {
     pub idempotency_key_ttl: Duration,
 }
 
+/// How long signed-in sessions last.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    /// Lifetime of each refresh token; a refresh hands out a new one for as long again.
+    pub refresh_token_ttl: Duration,
+}
+
 impl CouponRush {
-    pub fn new(ports: Ports, settings: IssueSettings) -> Self {
+    pub fn new(ports: Ports, settings: IssueSettings, session: SessionSettings) -> Self {
         let cache = Arc::new(CouponCache::new(
             settings.coupon_cache_ttl,
             ports.coupons.clone(),
@@ -89,7 +101,13 @@ impl CouponRush {
             accounts: Accounts::new(
                 ports.users.clone(),
                 ports.hasher.clone(),
+                ports.limiter.clone(),
                 ports.clock.clone(),
+            ),
+            sessions: Sessions::new(
+                ports.sessions.clone(),
+                ports.clock.clone(),
+                session.refresh_token_ttl,
             ),
             catalog: Catalog::new(
                 ports.coupons.clone(),

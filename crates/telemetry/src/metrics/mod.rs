@@ -101,6 +101,15 @@ pub fn register(process: Process) {
         for result in names::ISSUE_RESULTS {
             metrics::counter!(names::ISSUE_OUTCOMES_TOTAL, "result" => result).increment(0);
         }
+        for op in names::HASH_OPS {
+            for outcome in names::HASH_OUTCOMES {
+                metrics::counter!(names::PASSWORD_HASHES_TOTAL, "op" => op, "outcome" => outcome)
+                    .increment(0);
+            }
+        }
+        for action in names::THROTTLED_ACTIONS {
+            metrics::counter!(names::AUTH_THROTTLED_TOTAL, "action" => action).increment(0);
+        }
     }
 }
 

@@ -69,6 +69,8 @@ pub const REDIS_ERRORS_TOTAL: &str = "couponrush_redis_errors_total";
 pub const RECONCILE_STRANDED_UNITS: &str = "couponrush_reconcile_stranded_units";
 pub const RECONCILE_RETURNED_TOTAL: &str = "couponrush_reconcile_returned_total";
 pub const RECONCILE_PARKED_UNITS: &str = "couponrush_reconcile_parked_units";
+pub const PASSWORD_HASHES_TOTAL: &str = "couponrush_password_hashes_total";
+pub const AUTH_THROTTLED_TOTAL: &str = "couponrush_auth_throttled_total";
 
 /// The `result` label values of [`ISSUE_OUTCOMES_TOTAL`].
 pub const ISSUE_RESULTS: [&str; 6] = [
@@ -79,6 +81,14 @@ pub const ISSUE_RESULTS: [&str; 6] = [
     "not_active",
     "unavailable",
 ];
+
+/// The `op` label values of [`PASSWORD_HASHES_TOTAL`].
+pub const HASH_OPS: [&str; 2] = ["hash", "verify"];
+/// The `outcome` label values of [`PASSWORD_HASHES_TOTAL`]: computed, refused because
+/// the pool was full (`AUTH_BUSY`), or failed.
+pub const HASH_OUTCOMES: [&str; 3] = ["done", "busy", "failed"];
+/// The `action` label values of [`AUTH_THROTTLED_TOTAL`].
+pub const THROTTLED_ACTIONS: [&str; 2] = ["login", "signup"];
 
 /// The `route` label of requests no route matched (never the raw path: unbounded series).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -119,6 +129,8 @@ pub const FAMILIES: &[Family] = &[
     Family { name: REDIS_ERRORS_TOTAL, kind: Counter, labels: &[], processes: &[Api, Consumer], help: "Failed Redis calls." },
     Family { name: RECONCILE_STRANDED_UNITS, kind: Gauge, labels: &[], processes: &[Api], help: "Units the gate held for users with no record, found by the last reconciliation pass of this node." },
     Family { name: RECONCILE_RETURNED_TOTAL, kind: Counter, labels: &[], processes: &[Api], help: "Stranded units given back by reconciliation." },
+    Family { name: PASSWORD_HASHES_TOTAL, kind: Counter, labels: &["op", "outcome"], processes: HTTP, help: "Password hash and verify jobs of the bounded hash pool, by outcome." },
+    Family { name: AUTH_THROTTLED_TOTAL, kind: Counter, labels: &["action"], processes: HTTP, help: "Logins and signups refused 429 TOO_MANY_ATTEMPTS before any hashing." },
     Family { name: RECONCILE_PARKED_UNITS, kind: Gauge, labels: &[], processes: &[Api], help: "Units the gate keeps for users whose record is a failed event awaiting replay, found by the last reconciliation pass of this node (not stranded, not given back)." },
 ];
 
