@@ -51,6 +51,10 @@ pub struct AppContext {
     pub readiness: Arc<dyn Readiness>,
     /// Whose header names the client when sign-in attempts are counted.
     pub client_addr: ClientAddrPolicy,
+    /// How long a 429 `TOO_MANY_ATTEMPTS` is held before it is sent (a tarpit): a
+    /// guessing client on N connections then sends at most N / delay requests a second,
+    /// where answering at once let it take as much of the box as any request flood.
+    pub throttled_answer_delay: std::time::Duration,
     /// Distributed mode only: the end of the dead-letter path. `None` in embedded mode,
     /// where a failed write is answered 503 and nothing is left behind.
     pub failed_events: Option<FailedEvents>,

@@ -57,6 +57,9 @@ pub struct Config {
     pub login_failures_per_address_per_min: u32,
     /// Signups per client address per minute (0: no limit).
     pub signups_per_address_per_min: u32,
+    /// A 429 `TOO_MANY_ATTEMPTS` is sent after this delay (a tarpit for guessing
+    /// clients; 0 answers at once).
+    pub throttled_answer_delay_ms: u64,
     /// Proxies whose client-address header is believed; from anyone else the socket's
     /// peer address is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -148,6 +151,7 @@ impl Default for Config {
             login_forget_after_secs: 900,
             login_failures_per_address_per_min: 30,
             signups_per_address_per_min: 20,
+            throttled_answer_delay_ms: 250,
             trusted_proxies: Vec::new(),
             client_ip_header: "x-forwarded-for".into(),
             admin_username: "admin".into(),
@@ -323,6 +327,10 @@ impl Config {
         }
     }
 
+    pub fn throttled_answer_delay(&self) -> Duration {
+        Duration::from_millis(self.throttled_answer_delay_ms)
+    }
+
     pub fn throttle_policy(&self) -> ThrottlePolicy {
         ThrottlePolicy {
             username_free_failures: self.login_free_failures,
@@ -387,13 +395,14 @@ impl fmt::Display for Config {
         )?;
         writeln!(
             f,
-            "  login throttling      {} free failures per username, lockout {} ms doubling to {} s, forgotten after {} s; {} failures and {} signups per address per minute (0: no limit)",
+            "  login throttling      {} free failures per username, lockout {} ms doubling to {} s, forgotten after {} s; {} failures and {} signups per address per minute (0: no limit); 429 held {} ms",
             self.login_free_failures,
             self.login_lockout_base_ms,
             self.login_lockout_max_secs,
             self.login_forget_after_secs,
             self.login_failures_per_address_per_min,
-            self.signups_per_address_per_min
+            self.signups_per_address_per_min,
+            self.throttled_answer_delay_ms
         )?;
         writeln!(
             f,

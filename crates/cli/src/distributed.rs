@@ -239,6 +239,7 @@ impl ApiNode {
                 log: log.clone(),
             }),
             client_addr: config.client_addr_policy(),
+            throttled_answer_delay: config.throttled_answer_delay(),
             failed_events: Some(FailedEvents {
                 store: store_port.clone(),
                 replayer: Arc::new(KafkaPayloadReplayer {

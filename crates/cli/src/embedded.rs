@@ -108,6 +108,7 @@ impl EmbeddedApp {
             tokens: TokenCodec::new(jwt_secret.as_bytes(), config.token_ttl()),
             readiness: Arc::new(SqliteReadiness(store.clone())),
             client_addr: config.client_addr_policy(),
+            throttled_answer_delay: config.throttled_answer_delay(),
             failed_events: None,
         });
         let listener = crate::serve::bind(config.bind, config.listen_backlog)

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use couponrush_auth::Principal;
-use couponrush_domain::services::{LoginError, SessionError};
+use couponrush_domain::services::{LoginError, SessionError, SignupError};
 use couponrush_domain::session::RefreshToken;
 use couponrush_domain::{Password, Role, UserId, Username};
 
@@ -26,7 +26,11 @@ pub async fn signup(
 ) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
     let username = Username::parse(&body.username)?;
     let password = Password::parse(&body.password)?;
-    let user = s.app.accounts.signup(username, &password, client).await?;
+    let user = match s.app.accounts.signup(username, &password, client).await {
+        Ok(user) => user,
+        Err(e @ SignupError::Throttled { .. }) => return Err(tarpit(&s, e).await),
+        Err(e) => return Err(e.into()),
+    };
     Ok((
         StatusCode::CREATED,
         Json(UserResponse {
@@ -56,7 +60,11 @@ pub async fn login(
     ) else {
         return Err(LoginError::InvalidCredentials.into());
     };
-    let user = s.app.accounts.login(&username, &password, client).await?;
+    let user = match s.app.accounts.login(&username, &password, client).await {
+        Ok(user) => user,
+        Err(e @ LoginError::Throttled { .. }) => return Err(tarpit(&s, e).await),
+        Err(e) => return Err(e.into()),
+    };
     let refresh = s.app.sessions.start(user.id, user.role).await?;
     Ok(Json(tokens(
         &s,
@@ -65,6 +73,14 @@ pub async fn login(
         refresh.token,
         refresh.expires_at,
     )))
+}
+
+/// Holds a 429 for `throttled_answer_delay` before it goes out: the attempt was refused
+/// before any hashing, and a client that sends its next guess as soon as it hears back
+/// now waits too. Costs a timer, no CPU.
+async fn tarpit(s: &ApiState, refused: impl Into<ApiError>) -> ApiError {
+    tokio::time::sleep(s.throttled_answer_delay).await;
+    refused.into()
 }
 
 fn tokens(
