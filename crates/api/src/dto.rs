@@ -107,6 +107,10 @@ pub struct CreateCouponRequest {
     pub total_quantity: u64,
     /// RFC 3339, in the future.
     pub expires_at: DateTime<Utc>,
+    /// RFC 3339, before `expiresAt`: until then, issue requests answer 409
+    /// COUPON_NOT_OPEN. Omitted: open as soon as ACTIVE.
+    #[serde(default)]
+    pub opens_at: Option<DateTime<Utc>>,
     /// Defaults to ACTIVE.
     pub status: Option<CouponStatusDto>,
 }
@@ -131,6 +135,8 @@ pub struct CouponResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_quantity: Option<u64>,
     pub expires_at: DateTime<Utc>,
+    /// The scheduled opening; `null` when the coupon opens as soon as it is ACTIVE.
+    pub opens_at: Option<DateTime<Utc>>,
     /// The effective status: EXPIRED once past `expiresAt`, whatever was stored.
     pub status: &'static str,
     pub created_at: DateTime<Utc>,
@@ -147,6 +153,7 @@ impl CouponResponse {
             total_quantity: c.total_quantity.get(),
             issued_quantity,
             expires_at: c.expires_at,
+            opens_at: c.opens_at,
             status: c.effective_status(now).as_str(),
             created_at: c.created_at,
         }

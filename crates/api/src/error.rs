@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use couponrush_auth::TokenError;
 use couponrush_domain::coupon::CouponRuleError;
 use couponrush_domain::issue::UseRuleError;
@@ -25,6 +26,9 @@ pub struct ErrorBody {
     /// The request field at fault, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
+    /// COUPON_NOT_OPEN only: when the coupon opens (RFC 3339), for the client's countdown.
+    #[serde(rename = "opensAt", skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug)]
@@ -33,6 +37,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<&'static str>,
+    /// Carried into the body of COUPON_NOT_OPEN.
+    pub opens_at: Option<DateTime<Utc>>,
     /// `Retry-After` when the wait is known (a lockout, a full hash queue); other
     /// 503s say one second.
     pub retry_after: Option<Duration>,
@@ -51,6 +57,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            opens_at: None,
             retry_after: None,
         }
     }
@@ -102,6 +109,19 @@ impl ApiError {
         )
     }
 
+    /// 409: ACTIVE but not open yet; the body says when it opens. No `Retry-After`:
+    /// the wait may be hours, and the client counts down to `opensAt` instead.
+    fn not_open(opens_at: DateTime<Utc>) -> Self {
+        Self {
+            opens_at: Some(opens_at),
+            ..Self::new(
+                StatusCode::CONFLICT,
+                "COUPON_NOT_OPEN",
+                format!("the coupon opens at {}", opens_at.to_rfc3339()),
+            )
+        }
+    }
+
     /// A dependency failed: logged here with its detail, answered without it.
     fn unavailable(code: &'static str, detail: &dyn std::fmt::Display) -> Self {
         Self::dependency_failed(code, "temporarily unavailable, please retry", detail)
@@ -124,6 +144,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: self.message,
             field: self.field,
+            opens_at: self.opens_at,
         };
         let mut response = (self.status, Json(body)).into_response();
         let retry_after = match self.retry_after {
@@ -240,6 +261,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::Rule(r @ CouponRuleError::NotActive(_)) => {
                 Self::new(StatusCode::CONFLICT, "COUPON_NOT_ACTIVE", r.to_string())
             }
+            CatalogError::Rule(CouponRuleError::NotOpen(opens_at)) => Self::not_open(opens_at),
             CatalogError::Store(s) => s.into(),
         }
     }
@@ -252,6 +274,7 @@ impl From<IssueError> for ApiError {
             IssueError::CouponNotActive(_) => {
                 Self::new(StatusCode::CONFLICT, "COUPON_NOT_ACTIVE", e.to_string())
             }
+            IssueError::CouponNotOpen(opens_at) => Self::not_open(opens_at),
             IssueError::Unavailable(detail) => Self::unavailable("ISSUE_UNAVAILABLE", &detail),
             IssueError::Indeterminate(detail) => Self::dependency_failed(
                 "ISSUE_OUTCOME_UNKNOWN",

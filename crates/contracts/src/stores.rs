@@ -70,6 +70,7 @@ fn coupon(total: u64, status: CouponStatus) -> Coupon {
         discount: Discount::fixed(3000).expect("valid discount"),
         total_quantity: Quantity::new(total).expect("valid quantity"),
         expires_at: now + Duration::days(30),
+        opens_at: None,
         status,
         created_at: now,
     }
@@ -213,6 +214,8 @@ pub async fn coupons_round_trip_every_field<S: Stores + ?Sized>(store: &S) {
         discount: Discount::fixed(9_007_199_254_740_993).unwrap(),
         total_quantity: Quantity::new(1).unwrap(),
         expires_at: t0 + Duration::days(30) + Duration::milliseconds(123),
+        // Scheduled, to the millisecond.
+        opens_at: Some(t0 + Duration::days(1) + Duration::milliseconds(456)),
         status: CouponStatus::Pending,
         created_at: t0 - Duration::milliseconds(7),
     };
@@ -224,6 +227,8 @@ pub async fn coupons_round_trip_every_field<S: Stores + ?Sized>(store: &S) {
         // The largest quantity the domain allows.
         total_quantity: Quantity::new(u64::from(u32::MAX)).unwrap(),
         expires_at: t0 + Duration::milliseconds(1),
+        // No opening: NULL, and read back as None.
+        opens_at: None,
         status: CouponStatus::Disabled,
         created_at: t0,
     };
@@ -234,6 +239,8 @@ pub async fn coupons_round_trip_every_field<S: Stores + ?Sized>(store: &S) {
         discount: Discount::percentage(1).unwrap(),
         total_quantity: Quantity::new(100).unwrap(),
         expires_at: t0 + Duration::hours(1),
+        // An opening already past.
+        opens_at: Some(t0 - Duration::hours(1)),
         status: CouponStatus::Active,
         created_at: t0,
     };

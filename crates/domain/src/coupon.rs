@@ -169,6 +169,10 @@ pub enum CouponRuleError {
     Expired,
     #[error("a coupon can only be set to ACTIVE or DISABLED")]
     InvalidTargetStatus(CouponStatus),
+    /// ACTIVE, but its scheduled opening has not come yet; carries the opening so the
+    /// caller can count down to it.
+    #[error("the coupon opens at {}", .0.to_rfc3339())]
+    NotOpen(DateTime<Utc>),
 }
 
 /// A coupon as an admin asked for it, validated, before it has an id.
@@ -179,15 +183,21 @@ pub struct NewCoupon {
     pub discount: Discount,
     pub total_quantity: Quantity,
     pub expires_at: DateTime<Utc>,
+    /// When issuing starts; `None` opens at once. May lie in the past.
+    pub opens_at: Option<DateTime<Utc>>,
     pub status: CouponStatus,
 }
 
 impl NewCoupon {
-    /// Checks what cannot be checked field by field: expiry in the future and an
-    /// initial status an admin may choose (EXPIRED is a consequence of time, not a choice).
+    /// Checks what cannot be checked field by field: expiry in the future, an opening
+    /// before it, and an initial status an admin may choose (EXPIRED is a consequence
+    /// of time, not a choice).
     pub fn validate(&self, now: DateTime<Utc>) -> Result<(), ValidationError> {
         if self.expires_at <= now {
             return Err(ValidationError::new("expiresAt", "must be in the future"));
+        }
+        if self.opens_at.is_some_and(|at| at >= self.expires_at) {
+            return Err(ValidationError::new("opensAt", "must be before expiresAt"));
         }
         if self.status == CouponStatus::Expired {
             return Err(ValidationError::new(
@@ -206,6 +216,7 @@ impl NewCoupon {
             discount: self.discount,
             total_quantity: self.total_quantity,
             expires_at: self.expires_at,
+            opens_at: self.opens_at,
             status: self.status,
             created_at,
         }
@@ -220,6 +231,10 @@ pub struct Coupon {
     pub discount: Discount,
     pub total_quantity: Quantity,
     pub expires_at: DateTime<Utc>,
+    /// Scheduled opening: before it an ACTIVE coupon is not issued yet. Compared with
+    /// the clock on every request, so a definition cached before the opening opens on
+    /// time without being read again.
+    pub opens_at: Option<DateTime<Utc>>,
     /// The status as stored; read [`Coupon::effective_status`] for decisions.
     pub status: CouponStatus,
     pub created_at: DateTime<Utc>,
@@ -240,11 +255,20 @@ impl Coupon {
         }
     }
 
-    /// Issuing is allowed only while ACTIVE and not expired.
+    /// Issuing is allowed only while ACTIVE, not expired, and open. Status comes first:
+    /// a DISABLED coupon is not worth a countdown.
     pub fn ensure_issuable(&self, now: DateTime<Utc>) -> Result<(), CouponRuleError> {
         match self.effective_status(now) {
-            CouponStatus::Active => Ok(()),
+            CouponStatus::Active => self.ensure_open(now),
             other => Err(CouponRuleError::NotActive(other)),
+        }
+    }
+
+    /// Open from `opens_at` on (inclusive), or always when none is set.
+    pub fn ensure_open(&self, now: DateTime<Utc>) -> Result<(), CouponRuleError> {
+        match self.opens_at {
+            Some(at) if now < at => Err(CouponRuleError::NotOpen(at)),
+            _ => Ok(()),
         }
     }
 
@@ -276,6 +300,7 @@ pub(crate) mod tests {
             discount: Discount::fixed(3000).unwrap(),
             total_quantity: Quantity::new(100).unwrap(),
             expires_at: now + expires_in,
+            opens_at: None,
             status,
         }
         .into_coupon(CouponId::new(), now)
@@ -329,6 +354,7 @@ pub(crate) mod tests {
                 discount: Discount::percentage(10).unwrap(),
                 total_quantity: Quantity::new(1).unwrap(),
                 expires_at,
+                opens_at: None,
                 status,
             }
             .validate(now)
@@ -388,6 +414,58 @@ pub(crate) mod tests {
         let c = coupon(CouponStatus::Active, Duration::hours(1), now);
         assert_eq!(
             c.ensure_issuable(now + Duration::hours(3)),
+            Err(CouponRuleError::NotActive(CouponStatus::Expired))
+        );
+    }
+
+    #[test]
+    fn new_coupon_opens_before_it_expires() {
+        let now = Utc::now();
+        let expires_at = now + Duration::hours(1);
+        let make = |opens_at| {
+            NewCoupon {
+                name: CouponName::parse("x").unwrap(),
+                coupon_type: CouponType::Pizza,
+                discount: Discount::percentage(10).unwrap(),
+                total_quantity: Quantity::new(1).unwrap(),
+                expires_at,
+                opens_at,
+                status: CouponStatus::Active,
+            }
+            .validate(now)
+        };
+        assert!(make(None).is_ok());
+        assert!(make(Some(now + Duration::minutes(59))).is_ok());
+        assert!(make(Some(now - Duration::hours(1))).is_ok(), "already open");
+        for at in [expires_at, expires_at + Duration::seconds(1)] {
+            assert_eq!(make(Some(at)).unwrap_err().field, "opensAt");
+        }
+    }
+
+    #[test]
+    fn not_open_before_opens_at_and_open_from_it_on() {
+        let now = Utc::now();
+        let opens_at = now + Duration::minutes(10);
+        let mut c = coupon(CouponStatus::Active, Duration::hours(1), now);
+        c.opens_at = Some(opens_at);
+        for before in [now, opens_at - Duration::milliseconds(1)] {
+            assert_eq!(
+                c.ensure_issuable(before),
+                Err(CouponRuleError::NotOpen(opens_at))
+            );
+        }
+        assert_eq!(c.ensure_issuable(opens_at), Ok(()), "open at the instant");
+        assert_eq!(c.ensure_issuable(opens_at + Duration::seconds(1)), Ok(()));
+        // Status and expiry still rule: a disabled coupon gets no countdown, and an
+        // expired one stays expired.
+        c.status = CouponStatus::Disabled;
+        assert_eq!(
+            c.ensure_issuable(now),
+            Err(CouponRuleError::NotActive(CouponStatus::Disabled))
+        );
+        c.status = CouponStatus::Active;
+        assert_eq!(
+            c.ensure_issuable(now + Duration::hours(2)),
             Err(CouponRuleError::NotActive(CouponStatus::Expired))
         );
     }

@@ -32,6 +32,8 @@ pub struct StoredCoupon {
     pub discount_value: u64,
     pub total_quantity: u64,
     pub expires_at_ms: i64,
+    /// NULL: open as soon as ACTIVE.
+    pub opens_at_ms: Option<i64>,
     pub status: String,
     pub created_at_ms: i64,
 }
@@ -50,6 +52,7 @@ impl TryFrom<StoredCoupon> for Coupon {
             total_quantity: Quantity::new(r.total_quantity)
                 .map_err(|e| corrupt("total_quantity", e))?,
             expires_at: from_millis(r.expires_at_ms)?,
+            opens_at: r.opens_at_ms.map(from_millis).transpose()?,
             status: CouponStatus::parse(&r.status).ok_or_else(|| corrupt("status", &r.status))?,
             created_at: from_millis(r.created_at_ms)?,
         })
@@ -92,6 +95,7 @@ mod tests {
             discount_value: 10,
             total_quantity: 5,
             expires_at_ms: 1_900_000_000_000,
+            opens_at_ms: Some(1_899_000_000_000),
             status: "ACTIVE".into(),
             created_at_ms: 1_700_000_000_000,
         }
@@ -119,6 +123,10 @@ mod tests {
             },
             StoredCoupon {
                 expires_at_ms: i64::MAX,
+                ..row()
+            },
+            StoredCoupon {
+                opens_at_ms: Some(i64::MAX),
                 ..row()
             },
         ];

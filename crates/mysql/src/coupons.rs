@@ -12,7 +12,7 @@ impl CouponStore for MysqlStore {
     async fn insert_coupon(&self, c: &Coupon) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO coupons (id, name, coupon_type, discount_type, discount_value, total_quantity, \
-             expires_at, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             expires_at, opens_at, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(c.id.into_uuid())
         .bind(c.name.as_str())
@@ -21,6 +21,7 @@ impl CouponStore for MysqlStore {
         .bind(c.discount.value())
         .bind(c.total_quantity.get())
         .bind(millis(c.expires_at))
+        .bind(c.opens_at.map(millis))
         .bind(c.status.as_str())
         .bind(millis(c.created_at))
         .execute(&self.pool)

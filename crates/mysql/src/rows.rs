@@ -19,12 +19,12 @@ where
 }
 
 /// Columns: c_id, name, coupon_type, discount_type, discount_value, total_quantity,
-/// expires_at, status, created_at.
+/// expires_at, opens_at, status, created_at.
 /// A macro rather than a const so queries stay `&'static str` (sqlx refuses runtime SQL).
 macro_rules! coupon_columns {
     () => {
         "c.id AS c_id, c.name, c.coupon_type, c.discount_type, c.discount_value, \
-         c.total_quantity, c.expires_at, c.status, c.created_at"
+         c.total_quantity, c.expires_at, c.opens_at, c.status, c.created_at"
     };
 }
 pub(crate) use coupon_columns;
@@ -38,6 +38,7 @@ pub(crate) fn coupon(row: &MySqlRow) -> Result<Coupon, StoreError> {
         discount_value: get(row, "discount_value")?,
         total_quantity: u64::from(get::<u32>(row, "total_quantity")?),
         expires_at_ms: get(row, "expires_at")?,
+        opens_at_ms: get(row, "opens_at")?,
         status: get(row, "status")?,
         created_at_ms: get(row, "created_at")?,
     }

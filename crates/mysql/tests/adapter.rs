@@ -27,6 +27,7 @@ fn coupon(total: u64) -> Coupon {
         discount: Discount::percentage(10).unwrap(),
         total_quantity: Quantity::new(total).unwrap(),
         expires_at: now + chrono::Duration::days(1),
+        opens_at: None,
         status: CouponStatus::Active,
         created_at: now,
     }

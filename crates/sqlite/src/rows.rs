@@ -18,12 +18,12 @@ where
 }
 
 /// Columns: c_id, name, coupon_type, discount_type, discount_value, total_quantity,
-/// expires_at, status, created_at.
+/// expires_at, opens_at, status, created_at.
 /// A macro rather than a const so queries stay `&'static str` (sqlx refuses runtime SQL).
 macro_rules! coupon_columns {
     () => {
         "c.id AS c_id, c.name, c.coupon_type, c.discount_type, c.discount_value, \
-         c.total_quantity, c.expires_at, c.status, c.created_at"
+         c.total_quantity, c.expires_at, c.opens_at, c.status, c.created_at"
     };
 }
 pub(crate) use coupon_columns;
@@ -37,6 +37,7 @@ pub(crate) fn coupon(row: &SqliteRow) -> Result<Coupon, StoreError> {
         discount_value: u64::try_from(get::<i64>(row, "discount_value")?).unwrap_or(0),
         total_quantity: u64::try_from(get::<i64>(row, "total_quantity")?).unwrap_or(0),
         expires_at_ms: get(row, "expires_at")?,
+        opens_at_ms: get(row, "opens_at")?,
         status: get(row, "status")?,
         created_at_ms: get(row, "created_at")?,
     }

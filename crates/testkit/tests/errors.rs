@@ -263,6 +263,13 @@ async fn coupon_creation_is_validated() {
             "VALIDATION_FAILED",
             Some("status"),
         ),
+        // The base expires in a day: an opening after it could never be reached.
+        (
+            with("opensAt", json!("2999-01-01T00:00:00Z")),
+            "VALIDATION_FAILED",
+            Some("opensAt"),
+        ),
+        (with("opensAt", json!("soon")), "INVALID_BODY", None),
         (
             with("name", json!("   ")),
             "VALIDATION_FAILED",

@@ -44,6 +44,7 @@ fn coupon(total: u64) -> Coupon {
         discount: Discount::fixed(1_000).unwrap(),
         total_quantity: Quantity::new(total).unwrap(),
         expires_at: now + chrono::Duration::days(1),
+        opens_at: None,
         status: CouponStatus::Active,
         created_at: now,
     }
@@ -271,6 +272,7 @@ fn new_coupon(total: u64) -> NewCoupon {
         discount: Discount::percentage(10).unwrap(),
         total_quantity: Quantity::new(total).unwrap(),
         expires_at: chrono::Utc::now() + chrono::Duration::days(1),
+        opens_at: None,
         status: CouponStatus::Active,
     }
 }

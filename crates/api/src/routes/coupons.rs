@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 #[utoipa::path(post, path = "/api/coupons", tag = "coupons", request_body = CreateCouponRequest,
     security(("bearer" = [])),
-    responses((status = 201, body = CouponResponse), (status = 400, body = ErrorBody),
+    responses((status = 201, body = CouponResponse), (status = 400, description = "VALIDATION_FAILED, with the field at fault (`opensAt`: not before `expiresAt`)", body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(s): State<ApiState>,
@@ -26,6 +26,7 @@ pub async fn create(
         discount: Discount::parse(body.discount_type.as_str(), body.discount_value)?,
         total_quantity: Quantity::new(body.total_quantity)?,
         expires_at: body.expires_at,
+        opens_at: body.opens_at,
         status: body.status.map_or(CouponStatus::Active, Into::into),
     };
     let coupon = s.app.catalog.create(new).await?;

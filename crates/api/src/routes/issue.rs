@@ -30,7 +30,7 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
                 headers(("Idempotent-Replayed" = String, description = "`true` when this is the kept answer of an earlier request with the same Idempotency-Key"))),
               (status = 400, description = "VALIDATION_FAILED (field `Idempotency-Key`): the key is empty, longer than 255 characters or not visible ASCII", body = ErrorBody),
               (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
-              (status = 409, description = "COUPON_NOT_ACTIVE; or IDEMPOTENCY_KEY_IN_USE: a request with this Idempotency-Key is still running (retry after the Retry-After header's seconds)", body = ErrorBody),
+              (status = 409, description = "COUPON_NOT_ACTIVE; or COUPON_NOT_OPEN: ACTIVE but before its `opensAt`, which the body carries (`opensAt`, RFC 3339) for a countdown; nothing was reserved, ask again from `opensAt` on; or IDEMPOTENCY_KEY_IN_USE: a request with this Idempotency-Key is still running (retry after the Retry-After header's seconds)", body = ErrorBody),
               (status = 422, description = "IDEMPOTENCY_KEY_REUSED: this Idempotency-Key was used for another coupon", body = ErrorBody),
               (status = 503, description = "ISSUE_UNAVAILABLE: nothing was reserved (the gate, the log, or the coupon's gate still being seeded); retry after the Retry-After header's seconds. ISSUE_OUTCOME_UNKNOWN: the request may have been recorded (the unit stays reserved for the caller); GET the issue state instead of retrying", body = ErrorBody)))]
 pub async fn issue(
@@ -104,6 +104,9 @@ fn count_outcome(result: &Result<Answered, IssueError>) {
         }
         Err(IssueError::CouponNotActive(_)) => {
             metrics::counter!(ISSUE_OUTCOMES_TOTAL, "result" => "not_active")
+        }
+        Err(IssueError::CouponNotOpen(_)) => {
+            metrics::counter!(ISSUE_OUTCOMES_TOTAL, "result" => "not_open")
         }
         // A store failure is answered 503 like an unavailable gate or log.
         Err(IssueError::Unavailable(_) | IssueError::Store(_)) => {

@@ -234,6 +234,7 @@ mod tests {
                 discount: Discount::fixed(100).unwrap(),
                 total_quantity: Quantity::new(10).unwrap(),
                 expires_at: now + chrono::Duration::days(1),
+                opens_at: None,
                 status: CouponStatus::Active,
                 created_at: now,
             },
@@ -302,5 +303,25 @@ mod tests {
         while store.reads.load(Ordering::SeqCst) < 3 {
             tokio::task::yield_now().await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_coupon_cached_before_its_opening_opens_without_a_read() {
+        let mut store = store();
+        let opens_at = chrono::Utc::now() + chrono::Duration::minutes(5);
+        Arc::get_mut(&mut store).unwrap().coupon.opens_at = Some(opens_at);
+        store.permits.add_permits(1);
+        let cache = cache(Duration::from_secs(3600), store.clone());
+        let id = store.coupon.id;
+        let before = cache.get(id).await.unwrap().unwrap();
+        assert!(
+            before
+                .ensure_issuable(opens_at - chrono::Duration::seconds(1))
+                .is_err()
+        );
+        // The same entry, well within its TTL: the clock alone opens it.
+        let after = cache.get(id).await.unwrap().unwrap();
+        assert_eq!(after.ensure_issuable(opens_at), Ok(()));
+        assert_eq!(store.reads.load(Ordering::SeqCst), 1, "no refresh needed");
     }
 }

@@ -5,7 +5,7 @@
 //! atomic gate step → durable log append → answer. The users table is never read:
 //! the verified token is trusted for the user id.
 
-use crate::coupon::{Coupon, CouponStatus};
+use crate::coupon::{Coupon, CouponRuleError, CouponStatus};
 use crate::error::StoreError;
 use crate::idempotency::{IdempotencyKey, KeyClaim};
 use crate::ids::{CouponId, RequestId, UserId};
@@ -28,6 +28,10 @@ pub enum IssueError {
     CouponNotFound,
     #[error("the coupon is {} and cannot be issued", .0.as_str())]
     CouponNotActive(CouponStatus),
+    /// ACTIVE but not open yet: nothing was reserved. Carries the opening for the
+    /// caller's countdown.
+    #[error("the coupon opens at {}", .0.to_rfc3339())]
+    CouponNotOpen(chrono::DateTime<chrono::Utc>),
     /// The gate or the log could not give a definite, durable answer; any reservation
     /// was given back, so the caller may retry.
     #[error("issuing is temporarily unavailable: {0}")]
@@ -177,10 +181,13 @@ impl Issuing {
         user_id: UserId,
     ) -> Result<Step, IssueError> {
         let coupon = self.coupon(coupon_id).await?;
+        // The cached definition and this instant decide, so a coupon cached before its
+        // opening opens on time with no store read and no wait for the cache's TTL.
         let now = self.clock.now();
-        coupon
-            .ensure_issuable(now)
-            .map_err(|_| IssueError::CouponNotActive(coupon.effective_status(now)))?;
+        coupon.ensure_issuable(now).map_err(|e| match e {
+            CouponRuleError::NotOpen(opens_at) => IssueError::CouponNotOpen(opens_at),
+            _ => IssueError::CouponNotActive(coupon.effective_status(now)),
+        })?;
         match self.reserve(&coupon, user_id).await? {
             Reservation::Reserved => Ok(Step::Reserved(IssueRequest {
                 request_id: RequestId::new(),
@@ -269,7 +276,8 @@ impl Issuing {
 
     /// Seeds the gate with every issuable coupon from one read of their holders, so the
     /// first requests after a start do not pay for the rebuild. Returns how many
-    /// coupons were seeded.
+    /// coupons were seeded. Coupons not open yet are seeded too: their opening second
+    /// is the rush this warming is for.
     pub async fn warm_gate(&self) -> Result<usize, IssueError> {
         let now = self.clock.now();
         let issuable: Vec<Coupon> = self
@@ -277,7 +285,7 @@ impl Issuing {
             .list_coupons_with_status(CouponStatus::Active)
             .await?
             .into_iter()
-            .filter(|c| c.ensure_issuable(now).is_ok())
+            .filter(|c| c.effective_status(now) == CouponStatus::Active)
             .collect();
         self.seeding
             .warm(&issuable)
