@@ -21,7 +21,7 @@ use couponrush_consumer::{
     WorkerCounters,
 };
 use couponrush_domain::ports::{CouponStore, IssuePersister, RateLimiter};
-use couponrush_domain::services::{CouponRush, Ports, Reconciler, SignupError};
+use couponrush_domain::services::{CouponRush, Ports, Reconciler, Sessions, SignupError};
 use couponrush_domain::{CouponStatus, Password, Username};
 use couponrush_kafka::{KafkaConfig, KafkaLog, KafkaLogDrain};
 use couponrush_mysql::MysqlStore;
@@ -153,6 +153,7 @@ pub struct ApiNode {
     store: MysqlStore,
     log: Arc<KafkaLog>,
     reconciling: Option<PeriodicReconcile>,
+    sessions: Sessions,
     pub admin_created: bool,
 }
 
@@ -230,6 +231,7 @@ impl ApiNode {
         };
         let app = CouponRush::new(ports, config.issue_settings(), config.session_settings());
         let admin_created = ensure_admin(&app, config).await?;
+        let sessions = app.sessions.clone();
         let state = Arc::new(AppContext {
             app,
             tokens: TokenCodec::new(secret.as_bytes(), config.token_ttl()),
@@ -256,6 +258,7 @@ impl ApiNode {
             store,
             log,
             reconciling,
+            sessions,
             admin_created,
         })
     }
@@ -276,9 +279,11 @@ impl ApiNode {
             store,
             log,
             reconciling,
+            sessions,
             ..
         } = self;
         let _pool_gauges = sample_pool(&store);
+        let _purge = crate::session_purge::spawn(sessions);
         // Dropped (so stopped) when the node stops.
         let _reconciling = reconciling.map(|r| AbortOnDrop(tokio::spawn(r.run())));
         crate::serve::serve(listener, router, shutdown).await;

@@ -17,7 +17,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use couponrush_api::{AppContext, DependencyStatus, Readiness};
 use couponrush_auth::TokenCodec;
-use couponrush_domain::services::{CouponRush, Ports};
+use couponrush_domain::services::{CouponRush, Ports, Sessions};
 use couponrush_domain::{Password, Username};
 use couponrush_memory::{MemoryAttemptLimiter, MemoryGate, MemoryIdempotency};
 use couponrush_sqlite::{GroupCommitLog, GroupCommitWriter, SqliteStore};
@@ -43,6 +43,7 @@ pub struct EmbeddedApp {
     store: SqliteStore,
     writer_store: SqliteStore,
     writer: GroupCommitWriter,
+    sessions: Sessions,
     pub jwt_secret: String,
     /// `Some` when this start created the admin account.
     pub first_start: Option<FirstStart>,
@@ -103,6 +104,7 @@ impl EmbeddedApp {
             .context("rebuilding the gate from the database")?;
         tracing::info!(coupons = seeded, "gate rebuilt from the database");
 
+        let sessions = app.sessions.clone();
         let state = Arc::new(AppContext {
             app,
             tokens: TokenCodec::new(jwt_secret.as_bytes(), config.token_ttl()),
@@ -119,6 +121,7 @@ impl EmbeddedApp {
             store,
             writer_store,
             writer,
+            sessions,
             jwt_secret,
             first_start,
         })
@@ -140,8 +143,10 @@ impl EmbeddedApp {
             store,
             writer_store,
             writer,
+            sessions,
             ..
         } = self;
+        let _purge = crate::session_purge::spawn(sessions);
         let pool = store.pool().clone();
         let _pool_gauges = telemetry_metrics::sample_pool(move || (pool.size(), pool.num_idle()));
         crate::serve::serve(listener, router, shutdown).await;

@@ -10,6 +10,7 @@ pub mod instrumented;
 pub mod reconcile;
 pub mod secrets;
 pub mod serve;
+pub mod session_purge;
 pub mod shutdown;
 pub mod spawner;
 

@@ -19,6 +19,7 @@ pub async fn run_all<S: SessionStore + ?Sized + 'static>(store: Arc<S>) {
     tokens_expire(s).await;
     logout_revokes_its_family_only(s).await;
     concurrent_rotations_of_one_token_have_one_winner(store.clone()).await;
+    expired_tokens_are_purged_and_live_ones_kept(s).await;
 }
 
 /// Now, cut to whole milliseconds (what every store keeps).
@@ -262,5 +263,45 @@ pub async fn concurrent_rotations_of_one_token_have_one_winner<
         rotate(&*store, winners[0], t).await.0,
         RotateOutcome::Invalid,
         "the winner's successor is revoked with its family"
+    );
+}
+
+/// Last: it deletes every row that expired before now, the other checks' included.
+pub async fn expired_tokens_are_purged_and_live_ones_kept<S: SessionStore + ?Sized>(store: &S) {
+    let t = now();
+    let expired: Vec<Login> = {
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.push(login(store, Role::User, t - Duration::hours(2)).await);
+        }
+        v
+    };
+    let live = login(store, Role::User, t).await;
+    // In batches of two: the caller's loop, as Sessions::purge_expired runs it.
+    let mut purged = 0;
+    loop {
+        let n = store.purge_expired(t, 2).await.expect("purge");
+        assert!(n <= 2, "a batch is at most its limit");
+        purged += n;
+        if n < 2 {
+            break;
+        }
+    }
+    assert!(
+        purged >= 5,
+        "the five expired tokens (and older ones) went: {purged}"
+    );
+    for l in &expired {
+        assert!(
+            !store.revoke_family(&l.token, t).await.unwrap(),
+            "a purged token is unknown"
+        );
+    }
+    let (outcome, _) = rotate(store, &live.token, t).await;
+    assert_eq!(outcome, live.rotated(), "a live token is kept");
+    assert_eq!(
+        store.purge_expired(t, 100).await.unwrap(),
+        0,
+        "nothing more to purge"
     );
 }

@@ -418,4 +418,8 @@ pub trait SessionStore: Send + Sync {
         token: &RefreshTokenHash,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Deletes up to `limit` tokens that expired before `before` (an expired token is
+    /// refused whatever its row says, so nothing is lost). Returns how many went; the
+    /// caller repeats while it gets `limit`, so no statement holds locks for long.
+    async fn purge_expired(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 }

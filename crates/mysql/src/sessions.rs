@@ -93,6 +93,16 @@ impl SessionStore for MysqlStore {
         .map_err(store_error)?;
         Ok(true)
     }
+
+    async fn purge_expired(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < ? LIMIT ?")
+            .bind(millis(before))
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(store_error)
+    }
 }
 
 enum Failure {

@@ -84,6 +84,19 @@ impl SessionStore for SqliteStore {
         .map_err(store_error)?;
         Ok(true)
     }
+
+    async fn purge_expired(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        sqlx::query(
+            "DELETE FROM refresh_tokens WHERE token_hash IN \
+             (SELECT token_hash FROM refresh_tokens WHERE expires_at < ? LIMIT ?)",
+        )
+        .bind(millis(before))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+        .map_err(store_error)
+    }
 }
 
 async fn rotate_on(

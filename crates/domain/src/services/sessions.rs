@@ -115,6 +115,22 @@ impl Sessions {
             .map(drop)
     }
 
+    /// Deletes every token that has expired, in batches (see
+    /// [`SessionStore::purge_expired`]); returns how many went. A used token is kept
+    /// until it expires, since presenting it again is what reveals a stolen copy.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        const BATCH: u32 = 10_000;
+        let now = self.clock.now();
+        let mut total = 0;
+        loop {
+            let n = self.store.purge_expired(now, BATCH).await?;
+            total += n;
+            if n < u64::from(BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+
     fn expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now.checked_add_signed(self.refresh_ttl)
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -159,6 +175,9 @@ mod tests {
         inserted: Mutex<Vec<StoredRefreshToken>>,
         rotations: Mutex<Vec<Rotation>>,
         revoked: Mutex<Vec<RefreshTokenHash>>,
+        /// Expired rows left, and the purge calls seen (before, limit).
+        expired: Mutex<u64>,
+        purges: Mutex<Vec<(DateTime<Utc>, u32)>>,
     }
 
     #[async_trait]
@@ -190,6 +209,17 @@ mod tests {
             self.revoked.lock().push(token.clone());
             Ok(false)
         }
+        async fn purge_expired(
+            &self,
+            before: DateTime<Utc>,
+            limit: u32,
+        ) -> Result<u64, StoreError> {
+            self.purges.lock().push((before, limit));
+            let mut left = self.expired.lock();
+            let n = (*left).min(u64::from(limit));
+            *left -= n;
+            Ok(n)
+        }
     }
 
     fn now() -> DateTime<Utc> {
@@ -202,9 +232,25 @@ mod tests {
             inserted: Mutex::default(),
             rotations: Mutex::default(),
             revoked: Mutex::default(),
+            expired: Mutex::new(25_000),
+            purges: Mutex::default(),
         });
         let s = Sessions::new(store.clone(), Arc::new(FixedClock(now())), TTL);
         (s, store)
+    }
+
+    #[tokio::test]
+    async fn purging_repeats_in_batches_until_a_short_one() {
+        let (s, store) = sessions(Ok(RotateOutcome::Invalid));
+        assert_eq!(s.purge_expired().await.unwrap(), 25_000);
+        let purges = store.purges.lock().clone();
+        assert_eq!(purges.len(), 3, "10,000 + 10,000 + 5,000: {purges:?}");
+        assert!(
+            purges
+                .iter()
+                .all(|&(before, limit)| before == now() && limit == 10_000)
+        );
+        assert_eq!(s.purge_expired().await.unwrap(), 0);
     }
 
     #[tokio::test]
