@@ -293,6 +293,10 @@ async fn distributed(
     // The broker's folder goes with it: keep what it printed beside the other logs.
     let _ = std::fs::copy(stack.broker.log_path(), work.join("broker.log"));
     let judgement = judge(&history, &end, Some(fault_ms));
+    if !judgement.lost.is_empty() {
+        // Whether the broker still holds the lost records: keep its data for a look.
+        notes.push(keep_broker_data(&mut stack, &judgement.lost, work));
+    }
     Ok((
         Ran {
             history,
@@ -351,6 +355,40 @@ async fn reconciled(stack: &Distributed, when: &str) -> String {
         ),
         Err(e) => format!("reconcile {when} failed: {e:#}"),
     }
+}
+
+/// Stops the broker and copies its SQLite files (`tansu.db` and its WAL: every
+/// committed record) into `work/broker-data`, with the lost users' ids, one a line, in
+/// `work/lost-users.txt` (a record's key is its user id's 16 bytes).
+fn keep_broker_data(stack: &mut Distributed, lost: &[Uuid], work: &Path) -> String {
+    stack.broker.stop();
+    let kept = work.join("broker-data");
+    let copied = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(&kept)?;
+        if let Some(dir) = stack.broker.log_path().parent() {
+            for entry in std::fs::read_dir(dir)? {
+                let path = entry?.path();
+                let is_db = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("tansu.db"));
+                if is_db && let Some(name) = path.file_name() {
+                    std::fs::copy(&path, kept.join(name))?;
+                }
+            }
+        }
+        let ids: String = lost.iter().map(|u| format!("{u}\n")).collect();
+        std::fs::write(work.join("lost-users.txt"), ids)
+    })();
+    let note = match copied {
+        Ok(()) => format!(
+            "the broker's data is kept in {} (lost users in lost-users.txt)",
+            kept.display()
+        ),
+        Err(e) => format!("keeping the broker's data failed: {e}"),
+    };
+    eprintln!("    {note}");
+    note
 }
 
 fn broker_panicked(stack: &Distributed) -> bool {
