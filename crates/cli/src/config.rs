@@ -115,6 +115,10 @@ pub struct Config {
     pub kafka_linger_ms: u64,
     /// Longest wait for the broker's acknowledgement before answering 503.
     pub kafka_produce_timeout_ms: u64,
+    /// librdkafka's idempotent producer (`enable.idempotence`) for the issue and
+    /// dead-letter producers. Off by default: the sink is idempotent on its own
+    /// (ARCHITECTURE.md, "Producer idempotence is off").
+    pub kafka_idempotence: bool,
     pub consumer_group: String,
     pub consumer_batch_max_records: usize,
     pub consumer_batch_max_wait_ms: u64,
@@ -177,6 +181,7 @@ impl Default for Config {
             kafka_partitions: 6,
             kafka_linger_ms: 2,
             kafka_produce_timeout_ms: 5_000,
+            kafka_idempotence: false,
             consumer_group: "couponrush-consumer".into(),
             consumer_batch_max_records: 1_000,
             consumer_batch_max_wait_ms: 20,
@@ -467,6 +472,7 @@ impl fmt::Display for Config {
             "  kafka_produce_timeout {} ms",
             self.kafka_produce_timeout_ms
         )?;
+        writeln!(f, "  kafka_idempotence     {}", self.kafka_idempotence)?;
         writeln!(f, "  consumer_group        {}", self.consumer_group)?;
         writeln!(
             f,

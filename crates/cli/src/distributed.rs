@@ -43,6 +43,7 @@ pub fn kafka_config(config: &Config) -> KafkaConfig {
         partitions: config.kafka_partitions,
         linger_ms: config.kafka_linger_ms,
         produce_timeout: Duration::from_millis(config.kafka_produce_timeout_ms),
+        idempotence: config.kafka_idempotence,
     }
 }
 

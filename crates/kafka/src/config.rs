@@ -13,6 +13,11 @@ pub struct KafkaConfig {
     pub linger_ms: u64,
     /// Bound on one append: past it the api node releases the reservation and answers 503.
     pub produce_timeout: Duration,
+    /// `enable.idempotence` of the issue and dead-letter producers. Nothing downstream
+    /// needs it: a record written twice is inserted once (`INSERT IGNORE` on (user,
+    /// coupon)) and counted once (`issued_count` moves by the rows inserted), and no
+    /// reader relies on the order of records within a partition.
+    pub idempotence: bool,
 }
 
 impl KafkaConfig {
@@ -30,6 +35,15 @@ impl KafkaConfig {
     pub(crate) fn client(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap_servers);
+        c
+    }
+
+    /// A producer's client: `acks=all` always (an acknowledged record is on every
+    /// in-sync replica), idempotence as configured.
+    pub(crate) fn producer_client(&self) -> ClientConfig {
+        let mut c = self.client();
+        c.set("enable.idempotence", self.idempotence.to_string())
+            .set("acks", "all");
         c
     }
 }

@@ -33,11 +33,7 @@ pub struct DlqPublisher {
 
 impl DlqPublisher {
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
-        let producer = config
-            .client()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .create()?;
+        let producer = config.producer_client().create()?;
         Ok(Self {
             producer,
             topic: config.dlq_topic(),

@@ -43,6 +43,7 @@ async fn survivor_takes_over_partitions_of_a_member_that_left() {
             partitions: 6,
             linger_ms: 1,
             produce_timeout: Duration::from_secs(5),
+            idempotence: false,
         };
         ensure_topics(&config).await.unwrap();
         let group = format!("{topic}-g");

@@ -32,6 +32,7 @@ async fn resuming_inside_a_producer_batch_loses_nothing() {
         partitions: 1,
         linger_ms: 50,
         produce_timeout: Duration::from_secs(5),
+        idempotence: false,
     };
     ensure_topics(&config).await.unwrap();
     // One linger window: the 40 records travel as one batch.

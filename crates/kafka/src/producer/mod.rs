@@ -1,6 +1,8 @@
-//! The distributed [`IssueLog`]: an idempotent producer with `acks=all`. `append`
-//! returns only when the broker has acknowledged the record, so an ACCEPTED answer is
-//! in the log before the caller hears it.
+//! The distributed [`IssueLog`]: a producer with `acks=all` (idempotent only if
+//! `KafkaConfig::idempotence` says so). `append` returns only when the broker has
+//! acknowledged the record, so an ACCEPTED answer is in the log before the caller
+//! hears it. Without idempotence a retry may write a record twice or out of order;
+//! the consumers insert it once and count it once, so that costs a no-op insert.
 //!
 //! A failed append says whether the record may still be in the log (see `delivery.rs`):
 //! `LogError::Unavailable` when librdkafka is sure it is not (the caller releases its
@@ -8,9 +10,9 @@
 //! reservation is kept: releasing it could let a later request take a unit this record
 //! will consume).
 //!
-//! The producer heals itself: librdkafka's idempotent producer can end in a fatal state
-//! (or, against a broker that lost its producer state, keep timing out after the broker
-//! is back). After a fatal error, or after [`REBUILD_AFTER_FAILURES`] failures in a row
+//! The producer heals itself: an idempotent librdkafka producer can end in a fatal
+//! state (or, against a broker that lost its producer state, keep timing out after the
+//! broker is back). After a fatal error, or after [`REBUILD_AFTER_FAILURES`] failures in a row
 //! with no success, the next failing append replaces it with a fresh one (at most once
 //! per produce timeout). Records still in flight on the old producer keep it alive until
 //! their own answers arrive, so nothing is purged by the swap.
@@ -201,9 +203,7 @@ impl KafkaLog {
 fn build_producer(config: &KafkaConfig) -> Result<IssueProducer, KafkaError> {
     let timeout_ms = config.produce_timeout.as_millis().max(1).to_string();
     config
-        .client()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
+        .producer_client()
         .set("linger.ms", config.linger_ms.to_string())
         // librdkafka gives up on a record after this long; the append then fails. Keep it
         // equal to our own bound.
