@@ -66,6 +66,11 @@ async fn broker_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_kill() {
+    cell(Fault::BrokerKill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_freeze() {
     cell(Fault::BrokerFreeze).await;
 }

@@ -14,8 +14,7 @@ pub enum Fault {
     ConsumerKill,
     /// Distributed: stop the broker (SIGTERM), start it again on its data.
     BrokerRestart,
-    /// Distributed: SIGKILL the broker, start it again on its data. Not in the short
-    /// matrix: tansu 0.6.0 (the test broker) can wedge after it (docs/FAULTS.md).
+    /// Distributed: SIGKILL the broker, start it again on its data.
     BrokerKill,
     /// Distributed: freeze the broker (SIGSTOP), then let it run (SIGCONT).
     BrokerFreeze,

@@ -261,9 +261,10 @@ async fn distributed(
     let mut history = rush.await?;
     notes.push(during(&history, fault_ms, heal_ms));
     if fault == Fault::BrokerKill && broker_panicked(&stack) {
-        // tansu's SQLite engine panics on an idempotent produce after a SIGKILL restart
-        // (tansu-storage 0.6.0, lite.rs:503) and then resets every connection: the
-        // operator restarts the broker once more.
+        // tansu's SQLite engine panicked on an idempotent producer's bumped epoch
+        // (tansu-storage 0.6.0, lite.rs:503) and then reset every connection; with
+        // idempotence off (the default) it should not, but if it does, the operator
+        // restarts the broker once more and the note says so.
         notes.push("tansu's storage panicked after the restart (lite.rs:503); the broker was restarted once more".into());
         stack.broker.restart().await;
     }
