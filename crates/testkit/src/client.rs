@@ -235,6 +235,13 @@ impl TestApp {
         .await
     }
 
+    /// The failed events (dead letters awaiting replay), as the admin sees them.
+    pub async fn failed_events(&self) -> Reply {
+        let token = self.admin_token.clone();
+        self.call(Method::GET, "/api/admin/failed-events", Some(&token), None)
+            .await
+    }
+
     /// The gate's side of the coupon's stats: (reserved, remaining), `None` if unseeded.
     pub async fn gate_stock(&self, coupon: Uuid) -> (Option<u64>, Option<u64>) {
         let stats = self.coupon_stats(coupon).await.body;

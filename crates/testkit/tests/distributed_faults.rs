@@ -277,9 +277,7 @@ async fn poison_messages_end_as_failed_events_and_can_be_replayed() {
     let admin = app.admin_token.clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     let events = loop {
-        let r = app
-            .call(Method::GET, "/api/admin/failed-events", Some(&admin), None)
-            .await;
+        let r = app.failed_events().await;
         assert_eq!(r.status, StatusCode::OK);
         let list = r.body.as_array().unwrap().clone();
         if list.len() >= 2 || Instant::now() > deadline {

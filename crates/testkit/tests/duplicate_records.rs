@@ -10,7 +10,7 @@ use couponrush_kafka::rdkafka::producer::{FutureProducer, FutureRecord};
 use couponrush_kafka::rdkafka::util::Timeout;
 use couponrush_kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use couponrush_testkit::Distributed;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -87,14 +87,7 @@ async fn records_written_twice_issue_once_and_count_once() {
     }
     let (_, late) = app.mint_user();
     assert_eq!(app.issue(&late, coupon).await.str("result"), "SOLD_OUT");
-    let failed = app
-        .call(
-            Method::GET,
-            "/api/admin/failed-events",
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
+    let failed = app.failed_events().await;
     assert_eq!(failed.status, StatusCode::OK);
     assert_eq!(
         failed.body.as_array().map(Vec::len),

@@ -252,14 +252,7 @@ async fn replay(
 async fn failed_event_of(app: &couponrush_testkit::TestApp, user: UserId) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let r = app
-            .call(
-                Method::GET,
-                "/api/admin/failed-events",
-                Some(&app.admin_token),
-                None,
-            )
-            .await;
+        let r = app.failed_events().await;
         assert_eq!(r.status, StatusCode::OK);
         let found = r.body.as_array().unwrap().iter().find(|e| {
             e["payload"]
