@@ -3,6 +3,7 @@
 //! environment variables → command-line flags. Validated once at start and printed
 //! without secrets.
 
+use crate::request_limit::RequestLimit;
 use anyhow::{Context, bail};
 use couponrush_api::ClientAddrPolicy;
 use couponrush_auth::{Argon2Hasher, Argon2Settings, HashPoolSettings};
@@ -25,6 +26,11 @@ pub struct Config {
     /// Connections the kernel may hold waiting for accept (capped by the kernel at
     /// `net.core.somaxconn`): the burst of connects when an event opens.
     pub listen_backlog: u32,
+    /// Requests worked on at once; past it a request waits for its turn before anything
+    /// of it runs (0: no limit). Probes, metrics and signing in never wait.
+    pub max_requests_in_flight: usize,
+    /// Longest wait for a turn; then 503 `SERVER_BUSY` with `Retry-After`.
+    pub request_queue_timeout_ms: u64,
     /// Where embedded mode keeps its SQLite database and generated secrets.
     pub data_dir: PathBuf,
     /// HS256 secret for access tokens. If unset, generated once and kept in the data dir.
@@ -139,6 +145,8 @@ impl Default for Config {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             listen_backlog: 4_096,
+            max_requests_in_flight: 1_024,
+            request_queue_timeout_ms: 10_000,
             data_dir: PathBuf::from("./data"),
             jwt_secret: None,
             token_ttl_secs: 900,
@@ -332,6 +340,16 @@ impl Config {
         }
     }
 
+    /// The bound on requests worked on at once, if any.
+    pub fn request_limit(&self) -> Option<RequestLimit> {
+        (self.max_requests_in_flight > 0).then(|| {
+            RequestLimit::new(
+                self.max_requests_in_flight,
+                Duration::from_millis(self.request_queue_timeout_ms),
+            )
+        })
+    }
+
     pub fn throttled_answer_delay(&self) -> Duration {
         Duration::from_millis(self.throttled_answer_delay_ms)
     }
@@ -432,6 +450,11 @@ impl fmt::Display for Config {
         writeln!(f, "  coupon_cache_ttl_ms   {}", self.coupon_cache_ttl_ms)?;
         writeln!(f, "  gate_seed_wait_ms     {}", self.gate_seed_wait_ms)?;
         writeln!(f, "  listen_backlog        {}", self.listen_backlog)?;
+        writeln!(
+            f,
+            "  requests in flight    at most {} (0: no limit), a turn waited for up to {} ms",
+            self.max_requests_in_flight, self.request_queue_timeout_ms
+        )?;
         writeln!(
             f,
             "  idempotency_key_ttl_secs {}",

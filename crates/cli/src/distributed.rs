@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::instrumented::{
     InstrumentedGate, InstrumentedHasher, InstrumentedLimiter, InstrumentedLog,
 };
+use crate::request_limit::RequestLimit;
 use crate::spawner::TokioSpawner;
 use anyhow::{Context, bail};
 use async_trait::async_trait;
@@ -151,6 +152,7 @@ impl Readiness for DistributedReadiness {
 pub struct ApiNode {
     listener: TcpListener,
     router: axum::Router,
+    request_limit: Option<RequestLimit>,
     store: MysqlStore,
     log: Arc<KafkaLog>,
     reconciling: Option<PeriodicReconcile>,
@@ -256,6 +258,7 @@ impl ApiNode {
         Ok(Self {
             listener,
             router: couponrush_api::router(state),
+            request_limit: config.request_limit(),
             store,
             log,
             reconciling,
@@ -277,6 +280,7 @@ impl ApiNode {
         let Self {
             listener,
             router,
+            request_limit,
             store,
             log,
             reconciling,
@@ -287,7 +291,7 @@ impl ApiNode {
         let _purge = crate::session_purge::spawn(sessions);
         // Dropped (so stopped) when the node stops.
         let _reconciling = reconciling.map(|r| AbortOnDrop(tokio::spawn(r.run())));
-        crate::serve::serve(listener, router, shutdown).await;
+        crate::serve::serve(listener, router, request_limit, shutdown).await;
         log.flush();
         store.close().await;
         tracing::info!("api node stopped cleanly");
@@ -482,6 +486,7 @@ impl ConsumerNode {
         let admin = crate::serve::serve(
             admin,
             couponrush_api::ops_router(),
+            None,
             stopped(stop_rx.clone()),
         );
         let workers = async {

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::instrumented::{
     InstrumentedGate, InstrumentedHasher, InstrumentedLimiter, InstrumentedLog,
 };
+use crate::request_limit::RequestLimit;
 use crate::secrets;
 use crate::spawner::TokioSpawner;
 use anyhow::Context;
@@ -40,6 +41,7 @@ pub struct FirstStart {
 pub struct EmbeddedApp {
     listener: TcpListener,
     router: axum::Router,
+    request_limit: Option<RequestLimit>,
     store: SqliteStore,
     writer_store: SqliteStore,
     writer: GroupCommitWriter,
@@ -118,6 +120,7 @@ impl EmbeddedApp {
         Ok(Self {
             listener,
             router: couponrush_api::router(state),
+            request_limit: config.request_limit(),
             store,
             writer_store,
             writer,
@@ -140,6 +143,7 @@ impl EmbeddedApp {
         let Self {
             listener,
             router,
+            request_limit,
             store,
             writer_store,
             writer,
@@ -149,7 +153,7 @@ impl EmbeddedApp {
         let _purge = crate::session_purge::spawn(sessions);
         let pool = store.pool().clone();
         let _pool_gauges = telemetry_metrics::sample_pool(move || (pool.size(), pool.num_idle()));
-        crate::serve::serve(listener, router, shutdown).await;
+        crate::serve::serve(listener, router, request_limit, shutdown).await;
         // The router (and with it the last handle to the log) is gone: the writer
         // commits what is queued and stops.
         writer.finished().await;

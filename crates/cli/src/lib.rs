@@ -8,6 +8,7 @@ pub mod distributed;
 pub mod embedded;
 pub mod instrumented;
 pub mod reconcile;
+pub mod request_limit;
 pub mod secrets;
 pub mod serve;
 pub mod session_purge;

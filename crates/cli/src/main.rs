@@ -15,6 +15,23 @@ use std::path::PathBuf;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc v3's `mimalloc.h` (the enum's 16th entry; the
+/// sys crate names no constant for it). The test below checks it is the option whose
+/// default is v3's 1,000 ms.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// mimalloc v3 keeps freed memory resident for a second before giving it back, so
+/// under steady traffic, whatever a start-up or a burst freed is never returned: a
+/// server with 1,000,000 earlier holders sat at 61 MB after its start instead of 34 MB,
+/// and a 20,000/s run on 10,000 connections peaked at 258 MB instead of 233 MB. v2's
+/// 10 ms gives it back while keeping the pages a steady load reuses (0 measured the
+/// same, with more `madvise` calls).
+#[allow(unsafe_code)]
+fn return_freed_memory_promptly() {
+    // SAFETY: sets a plain integer option; mimalloc reads options atomically.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
+}
+
 #[derive(Parser)]
 #[command(
     name = "couponrush",
@@ -80,6 +97,7 @@ struct ConfigFlags {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    return_freed_memory_promptly();
     let cli = Cli::parse();
     let config = Config::load(cli.flags.config.as_deref(), &cli.flags)?;
     couponrush_telemetry::init(config.log_format()?);
@@ -163,4 +181,23 @@ fn print_banner(mode: &str, config: &Config, addr: std::net::SocketAddr) {
     println!("  OpenAPI  {base}/api-docs/openapi.json");
     println!("  health   {base}/health   ready {base}/ready");
     println!("  metrics  {base}/metrics");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_purge_delay_option_is_the_one_defaulting_to_a_second() {
+        // SAFETY: reads an integer option.
+        let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(default, 1_000, "mimalloc v3's purge_delay default");
+        return_freed_memory_promptly();
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
+            10
+        );
+    }
 }

@@ -15,7 +15,8 @@ pub enum Kind {
     Accepted,
     AlreadyIssued,
     SoldOut,
-    /// A definite refusal that reserved nothing (503 `ISSUE_UNAVAILABLE`, a 4xx).
+    /// A definite refusal that reserved nothing (503 `ISSUE_UNAVAILABLE` or
+    /// `SERVER_BUSY`, a 4xx).
     Refused,
     /// The connection was refused: the request never reached a server.
     NotDelivered,
@@ -60,7 +61,9 @@ pub fn classify(status: u16, body: &[u8]) -> (Kind, String) {
         (200, Some("ALREADY_ISSUED"), _) => Kind::AlreadyIssued,
         (200, Some("SOLD_OUT"), _) => Kind::SoldOut,
         (503, _, Some("ISSUE_OUTCOME_UNKNOWN")) => Kind::Unknown,
-        (503, _, Some("ISSUE_UNAVAILABLE")) => Kind::Refused,
+        // Nothing reserved: the gate or log refused, or (SERVER_BUSY) the request never
+        // got a turn to run.
+        (503, _, Some("ISSUE_UNAVAILABLE" | "SERVER_BUSY")) => Kind::Refused,
         // A 4xx is refused before anything is reserved (validation, auth, not active).
         (400..=499, _, Some(_)) => Kind::Refused,
         _ => Kind::Unknown,
@@ -84,6 +87,10 @@ mod tests {
         );
         assert_eq!(
             k(503, r#"{"code":"ISSUE_UNAVAILABLE","message":"x"}"#),
+            Kind::Refused
+        );
+        assert_eq!(
+            k(503, r#"{"code":"SERVER_BUSY","message":"x"}"#),
             Kind::Refused
         );
         assert_eq!(

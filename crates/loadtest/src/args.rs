@@ -96,6 +96,12 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub verify_sample: usize,
 
+    /// Connections for the verdict's issue-state reads. They are the checker's, not the
+    /// event's: a few hundred keep the server's memory and the box's CPU on the event
+    /// figures rather than on a burst of checks (0 = as many as the load used).
+    #[arg(long, default_value_t = 256)]
+    pub verify_connections: usize,
+
     /// Longest wait for the persisted count to settle before the verdict.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub drain_timeout: Duration,

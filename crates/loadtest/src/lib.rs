@@ -164,7 +164,10 @@ pub async fn execute(args: &Args) -> anyhow::Result<Summary> {
                 coupon,
                 quantity,
                 crowd: &plan.crowd,
-                connections,
+                connections: match args.verify_connections {
+                    0 => connections,
+                    n => n.min(connections),
+                },
                 timeout: args.timeout,
                 drain_timeout: args.drain_timeout,
                 sample: args.verify_sample,

@@ -66,6 +66,7 @@ pub struct Input<'a> {
     pub coupon: Uuid,
     pub quantity: u64,
     pub crowd: &'a Crowd,
+    /// Connections for the issue-state reads.
     pub connections: usize,
     pub timeout: Duration,
     pub drain_timeout: Duration,

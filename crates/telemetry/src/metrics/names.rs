@@ -43,6 +43,8 @@ pub struct Family {
 pub const HTTP_REQUESTS_TOTAL: &str = "couponrush_http_requests_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "couponrush_http_request_duration_seconds";
 pub const HTTP_REQUESTS_IN_FLIGHT: &str = "couponrush_http_requests_in_flight";
+pub const HTTP_REQUESTS_WAITING: &str = "couponrush_http_requests_waiting";
+pub const HTTP_REQUESTS_SHED_TOTAL: &str = "couponrush_http_requests_shed_total";
 pub const ISSUE_OUTCOMES_TOTAL: &str = "couponrush_issue_outcomes_total";
 pub const GATE_RESERVE_DURATION_SECONDS: &str = "couponrush_gate_reserve_duration_seconds";
 pub const LOG_APPEND_DURATION_SECONDS: &str = "couponrush_log_append_duration_seconds";
@@ -105,6 +107,8 @@ pub const FAMILIES: &[Family] = &[
     Family { name: HTTP_REQUESTS_TOTAL, kind: Counter, labels: &["method", "route", "status"], processes: HTTP, help: "Answered HTTP requests." },
     Family { name: HTTP_REQUEST_DURATION_SECONDS, kind: Histogram, labels: &["method", "route", "status"], processes: HTTP, help: "Time to answer an HTTP request." },
     Family { name: HTTP_REQUESTS_IN_FLIGHT, kind: Gauge, labels: &[], processes: HTTP, help: "HTTP requests being handled." },
+    Family { name: HTTP_REQUESTS_WAITING, kind: Gauge, labels: &[], processes: HTTP, help: "HTTP requests waiting for a turn (max_requests_in_flight)." },
+    Family { name: HTTP_REQUESTS_SHED_TOTAL, kind: Counter, labels: &[], processes: HTTP, help: "HTTP requests answered 503 SERVER_BUSY after waiting request_queue_timeout_ms for a turn." },
     Family { name: ISSUE_OUTCOMES_TOTAL, kind: Counter, labels: &["result"], processes: HTTP, help: "Issue answers by outcome." },
     Family { name: GATE_RESERVE_DURATION_SECONDS, kind: Histogram, labels: &[], processes: HTTP, help: "One gate step (memory or Redis)." },
     Family { name: LOG_APPEND_DURATION_SECONDS, kind: Histogram, labels: &[], processes: HTTP, help: "Durable append (group commit or Kafka acknowledgement)." },
