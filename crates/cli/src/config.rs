@@ -386,18 +386,80 @@ impl Config {
     }
 }
 
-/// Printed at start: every value, secrets only as set / unset.
+/// Which process a configuration is shown for: each prints at start only the settings
+/// it uses; `couponrush config` shows all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `couponrush` / `couponrush serve`: SQLite, the in-memory gate, group commit.
+    Embedded,
+    /// `couponrush api`: HTTP, the Redis gate, the Kafka producer, MariaDB reads.
+    Api,
+    /// `couponrush consumer`: Kafka in, MariaDB out, the Redis rate limiter.
+    Consumer,
+    /// Every setting (`couponrush config`).
+    All,
+}
+
+/// The settings `role` uses, one per line, secrets only as set / unset.
+pub struct Shown<'a> {
+    config: &'a Config,
+    role: Role,
+}
+
+impl Config {
+    pub fn shown_for(&self, role: Role) -> Shown<'_> {
+        Shown { config: self, role }
+    }
+}
+
+/// Every value (`couponrush config`).
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secret = |s: &Option<String>| {
-            if s.is_some() {
-                "(set)"
-            } else {
-                "(unset: generated)"
-            }
-        };
+        self.shown_for(Role::All).fmt(f)
+    }
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.config;
+        let all = self.role == Role::All;
+        let http = matches!(self.role, Role::Embedded | Role::Api) || all;
+        let embedded = self.role == Role::Embedded || all;
+        let distributed = matches!(self.role, Role::Api | Role::Consumer) || all;
+        let api = self.role == Role::Api || all;
+        let consumer = self.role == Role::Consumer || all;
+        if http {
+            c.fmt_http(f)?;
+        }
+        if embedded {
+            c.fmt_embedded(f)?;
+        }
+        if distributed {
+            c.fmt_distributed(f, api, consumer)?;
+        }
+        write!(f, "  log_format            {}", c.log_format)
+    }
+}
+
+fn secret(s: &Option<String>) -> &'static str {
+    if s.is_some() {
+        "(set)"
+    } else {
+        "(unset: generated)"
+    }
+}
+
+impl Config {
+    /// What every process serving the API uses: listening, tokens, signing in, the
+    /// issue path's caches and keys.
+    fn fmt_http(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  bind                  {}", self.bind)?;
-        writeln!(f, "  data_dir              {}", self.data_dir.display())?;
+        writeln!(f, "  listen_backlog        {}", self.listen_backlog)?;
+        writeln!(
+            f,
+            "  requests in flight    at most {} (0: no limit), a turn waited for up to {} ms",
+            self.max_requests_in_flight, self.request_queue_timeout_ms
+        )?;
         writeln!(f, "  jwt_secret            {}", secret(&self.jwt_secret))?;
         writeln!(f, "  token_ttl_secs        {}", self.token_ttl_secs)?;
         writeln!(
@@ -438,6 +500,18 @@ impl fmt::Display for Config {
             "  admin_password        {}",
             secret(&self.admin_password)
         )?;
+        writeln!(f, "  coupon_cache_ttl_ms   {}", self.coupon_cache_ttl_ms)?;
+        writeln!(f, "  gate_seed_wait_ms     {}", self.gate_seed_wait_ms)?;
+        writeln!(
+            f,
+            "  idempotency_key_ttl_secs {}",
+            self.idempotency_key_ttl_secs
+        )
+    }
+
+    /// Embedded mode's own: the data directory, SQLite and group commit.
+    fn fmt_embedded(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  data_dir              {}", self.data_dir.display())?;
         writeln!(f, "  batch_max_rows        {}", self.batch_max_rows)?;
         writeln!(f, "  batch_max_wait_ms     {}", self.batch_max_wait_ms)?;
         writeln!(f, "  batch_queue_capacity  {}", self.batch_queue_capacity)?;
@@ -446,22 +520,17 @@ impl fmt::Display for Config {
             f,
             "  wal_checkpoint        every {} ms, restart past {} frames",
             self.wal_checkpoint_interval_ms, self.wal_restart_frames
-        )?;
-        writeln!(f, "  coupon_cache_ttl_ms   {}", self.coupon_cache_ttl_ms)?;
-        writeln!(f, "  gate_seed_wait_ms     {}", self.gate_seed_wait_ms)?;
-        writeln!(f, "  listen_backlog        {}", self.listen_backlog)?;
-        writeln!(
-            f,
-            "  requests in flight    at most {} (0: no limit), a turn waited for up to {} ms",
-            self.max_requests_in_flight, self.request_queue_timeout_ms
-        )?;
-        writeln!(
-            f,
-            "  idempotency_key_ttl_secs {}",
-            self.idempotency_key_ttl_secs
-        )?;
-        writeln!(f, "  log_format            {}", self.log_format)?;
-        writeln!(f, "  metrics_bind          {}", self.metrics_bind)?;
+        )
+    }
+
+    /// Distributed mode: the stores and the log every node talks to, then what only an
+    /// api node or only a consumer uses.
+    fn fmt_distributed(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        api: bool,
+        consumer: bool,
+    ) -> fmt::Result {
         writeln!(
             f,
             "  database_url          {}",
@@ -489,6 +558,7 @@ impl fmt::Display for Config {
             "  kafka_topic           {} (dlq {}-dlq, {} partitions)",
             self.kafka_topic, self.kafka_topic, self.kafka_partitions
         )?;
+        // Both produce: api nodes the issue records, consumers the dead letters.
         writeln!(f, "  kafka_linger_ms       {}", self.kafka_linger_ms)?;
         writeln!(
             f,
@@ -496,31 +566,38 @@ impl fmt::Display for Config {
             self.kafka_produce_timeout_ms
         )?;
         writeln!(f, "  kafka_idempotence     {}", self.kafka_idempotence)?;
+        // Api nodes read the group's committed offsets to drain the log before a
+        // re-seed or a reconciliation; consumers are its members.
         writeln!(f, "  consumer_group        {}", self.consumer_group)?;
-        writeln!(
-            f,
-            "  consumer_batch        {} records / {} ms",
-            self.consumer_batch_max_records, self.consumer_batch_max_wait_ms
-        )?;
-        writeln!(
-            f,
-            "  rate_limit            {}/s burst {}",
-            self.rate_limit_per_sec, self.rate_limit_burst
-        )?;
-        writeln!(
-            f,
-            "  retry                 {} attempts, backoff {}..{} ms",
-            self.retry_max_attempts, self.retry_base_backoff_ms, self.retry_max_backoff_ms
-        )?;
-        write!(
-            f,
-            "  reconcile_interval_secs {}",
-            self.reconcile_interval_secs
-        )
+        if api {
+            writeln!(
+                f,
+                "  reconcile_interval_secs {}",
+                self.reconcile_interval_secs
+            )?;
+        }
+        if consumer {
+            writeln!(f, "  metrics_bind          {}", self.metrics_bind)?;
+            writeln!(
+                f,
+                "  consumer_batch        {} records / {} ms",
+                self.consumer_batch_max_records, self.consumer_batch_max_wait_ms
+            )?;
+            writeln!(
+                f,
+                "  rate_limit            {}/s burst {}",
+                self.rate_limit_per_sec, self.rate_limit_burst
+            )?;
+            writeln!(
+                f,
+                "  retry                 {} attempts, backoff {}..{} ms",
+                self.retry_max_attempts, self.retry_base_backoff_ms, self.retry_max_backoff_ms
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// `scheme://user:secret@host` → `scheme://user:***@host`.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
@@ -537,6 +614,87 @@ fn redact_url(url: &str) -> String {
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closure signature, not ours
 mod tests {
+    #[test]
+    fn each_process_shows_only_the_settings_it_uses() {
+        let c = Config::default();
+        let embedded = c.shown_for(Role::Embedded).to_string();
+        let api = c.shown_for(Role::Api).to_string();
+        let consumer = c.shown_for(Role::Consumer).to_string();
+        let all = c.to_string();
+        let has = |shown: &str, key: &str| shown.lines().any(|l| l.trim_start().starts_with(key));
+        for key in [
+            "database_url",
+            "redis_url",
+            "kafka_bootstrap",
+            "consumer_group",
+            "metrics_bind",
+            "rate_limit",
+        ] {
+            assert!(!has(&embedded, key), "embedded mode does not use {key}");
+        }
+        for key in [
+            "bind",
+            "data_dir",
+            "batch_max_rows",
+            "wal_checkpoint",
+            "jwt_secret",
+            "log_format",
+        ] {
+            assert!(has(&embedded, key), "embedded mode uses {key}");
+        }
+        for key in [
+            "data_dir",
+            "batch_max_rows",
+            "wal_checkpoint",
+            "metrics_bind",
+            "consumer_batch",
+            "rate_limit",
+            "retry",
+        ] {
+            assert!(!has(&api, key), "an api node does not use {key}");
+        }
+        for key in [
+            "bind",
+            "jwt_secret",
+            "database_url",
+            "redis_url",
+            "kafka_topic",
+            "consumer_group",
+            "reconcile_interval_secs",
+        ] {
+            assert!(has(&api, key), "an api node uses {key}");
+        }
+        for key in [
+            "bind",
+            "jwt_secret",
+            "password hashing",
+            "data_dir",
+            "batch_max_rows",
+            "reconcile_interval_secs",
+        ] {
+            assert!(!has(&consumer, key), "a consumer does not use {key}");
+        }
+        for key in [
+            "database_url",
+            "redis_url",
+            "kafka_topic",
+            "consumer_batch",
+            "rate_limit",
+            "retry",
+            "metrics_bind",
+        ] {
+            assert!(has(&consumer, key), "a consumer uses {key}");
+        }
+        for shown in [&embedded, &api, &consumer] {
+            for line in shown.lines() {
+                assert!(
+                    all.lines().any(|l| l == line),
+                    "`couponrush config` shows {line}"
+                );
+            }
+        }
+    }
+
     use super::*;
 
     #[derive(Serialize, Default)]

@@ -1,6 +1,7 @@
 //! The `couponrush` binary: parse flags, load the configuration, run a mode.
 
 use clap::{Args, Parser, Subcommand};
+use couponrush_cli::config::Role;
 use couponrush_cli::{
     ApiNode, Config, ConsumerNode, EmbeddedApp, distributed, reconcile, shutdown,
 };
@@ -108,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
             let node = ConsumerNode::build(&config).await?;
             let admin = format!("http://{}", node.metrics_addr());
             println!("couponrush {} — consumer node", env!("CARGO_PKG_VERSION"));
-            println!("{config}");
+            println!("{}", config.shown_for(Role::Consumer));
             println!();
             println!("  metrics  {admin}/metrics   health {admin}/health");
             println!();
@@ -141,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = EmbeddedApp::build(&config).await?;
-    print_banner("embedded mode", &config, app.local_addr());
+    print_banner("embedded mode", Role::Embedded, &config, app.local_addr());
     if let Some(first) = &app.first_start {
         match &first.generated_admin_password {
             Some(p) => println!(
@@ -160,7 +161,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn api(config: Config) -> anyhow::Result<()> {
     let node = ApiNode::build(&config).await?;
-    print_banner("distributed mode, api node", &config, node.local_addr());
+    print_banner(
+        "distributed mode, api node",
+        Role::Api,
+        &config,
+        node.local_addr(),
+    );
     if node.admin_created {
         println!(
             "  admin    created '{}' with the configured password",
@@ -171,11 +177,12 @@ async fn api(config: Config) -> anyhow::Result<()> {
     node.run_until_stopped(shutdown::signal()).await
 }
 
-/// What an HTTP process prints at start: mode, configuration (secrets hidden), URLs.
-fn print_banner(mode: &str, config: &Config, addr: std::net::SocketAddr) {
+/// What an HTTP process prints at start: mode, the settings it uses (secrets hidden),
+/// URLs.
+fn print_banner(mode: &str, role: Role, config: &Config, addr: std::net::SocketAddr) {
     let base = format!("http://{addr}");
     println!("couponrush {} — {mode}", env!("CARGO_PKG_VERSION"));
-    println!("{config}");
+    println!("{}", config.shown_for(role));
     println!();
     println!("  API      {base}/api");
     println!("  OpenAPI  {base}/api-docs/openapi.json");
