@@ -261,3 +261,49 @@ pub struct ListQuery {
     /// At most this many, newest first (default 100, max 1000).
     pub limit: Option<u32>,
 }
+
+/// Where an event stands in time.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PhaseDto {
+    /// Not expired, opening later (`opensAt` in the future).
+    Upcoming,
+    /// Not expired and open.
+    Open,
+    /// Past `expiresAt`.
+    Ended,
+}
+
+impl From<PhaseDto> for couponrush_domain::listing::Phase {
+    fn from(p: PhaseDto) -> Self {
+        match p {
+            PhaseDto::Upcoming => Self::Upcoming,
+            PhaseDto::Open => Self::Open,
+            PhaseDto::Ended => Self::Ended,
+        }
+    }
+}
+
+/// `GET /api/coupons` query parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListCouponsParams {
+    /// The effective status (EXPIRED: past `expiresAt`). Users only ever see ACTIVE ones.
+    pub status: Option<CouponStatusDto>,
+    /// `upcoming`, `open` or `ended`.
+    pub phase: Option<PhaseDto>,
+    /// The `nextCursor` of the page before.
+    pub cursor: Option<String>,
+    /// Coupons per page, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CouponPageResponse {
+    /// Newest first.
+    pub coupons: Vec<CouponResponse>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}

@@ -77,6 +77,29 @@ fn path_rejection(r: PathRejection) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "INVALID_PATH", r.body_text())
 }
 
+/// Query parameters whose rejections map to `INVALID_QUERY` (an unknown value of an
+/// enumerated parameter, a number that is not one).
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Self(v)),
+            Err(r) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY",
+                r.body_text(),
+            )),
+        }
+    }
+}
+
 /// Any caller with a valid bearer token.
 pub struct AuthUser(pub Principal);
 

@@ -35,7 +35,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/auth/login", post(accounts::login))
         .route("/api/auth/refresh", post(accounts::refresh))
         .route("/api/auth/logout", post(accounts::logout))
-        .route("/api/coupons", post(coupons::create))
+        .route("/api/coupons", post(coupons::create).get(coupons::list))
         .route("/api/coupons/{id}", get(coupons::get))
         .route("/api/coupons/{id}/status", patch(coupons::change_status))
         .route(

@@ -11,13 +11,13 @@ use utoipa::{Modify, OpenApi};
     paths(
         routes::accounts::signup, routes::accounts::login, routes::accounts::refresh,
         routes::accounts::logout,
-        routes::coupons::create, routes::coupons::get, routes::coupons::change_status,
+        routes::coupons::create, routes::coupons::list, routes::coupons::get, routes::coupons::change_status,
         routes::issue::issue, routes::issue::state,
         routes::me::list, routes::me::use_coupon,
         routes::admin::coupon_stats, routes::admin::failed_events, routes::admin::replay_failed_event,
         routes::health::health, routes::health::ready, routes::metrics::metrics,
     ),
-    components(schemas(error::ErrorBody, dto::CouponTypeDto, dto::DiscountTypeDto, dto::CouponStatusDto)),
+    components(schemas(error::ErrorBody, dto::CouponTypeDto, dto::DiscountTypeDto, dto::CouponStatusDto, dto::PhaseDto, dto::CouponPageResponse)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -5,6 +5,7 @@
 //! Each check panics with a message on violation.
 
 use chrono::{DateTime, Duration, Utc};
+use couponrush_domain::listing::{CouponQuery, ListCursor, Phase};
 use couponrush_domain::ports::{
     CouponStore, IssuePersister, IssuedCouponStore, PersistOutcome, UserStore,
 };
@@ -30,6 +31,7 @@ pub async fn run_all<S: Stores + ?Sized + 'static>(store: Arc<S>) {
     coupons_round_trip_every_field(s).await;
     coupon_status_changes_are_stored(s).await;
     coupons_are_listed_by_status_oldest_first(s).await;
+    coupons_are_listed_newest_first_by_filter_a_page_at_a_time(s).await;
 
     persisted_rows_are_readable(s).await;
     holders_of_many_coupons_come_in_one_read(s).await;
@@ -335,6 +337,115 @@ pub async fn coupons_are_listed_by_status_oldest_first<S: Stores + ?Sized>(store
         CouponStatus::Active,
     );
     assert_eq!(active, vec![older]);
+}
+
+pub async fn coupons_are_listed_newest_first_by_filter_a_page_at_a_time<S: Stores + ?Sized>(
+    store: &S,
+) {
+    // A window of its own, years before any other check's coupons: a cursor just past
+    // its newest coupon lists exactly these.
+    let now = DateTime::from_timestamp_millis(991_000_000_000).expect("2001");
+    let window = now - Duration::days(100);
+    let at = |i: i64| window + Duration::seconds(i);
+    let make = |created: DateTime<Utc>, status, opens: Option<i64>, expires_in_days: i64| {
+        let mut c = coupon(10, status);
+        c.created_at = created;
+        c.opens_at = opens.map(|h| now + Duration::hours(h));
+        c.expires_at = now + Duration::days(expires_in_days);
+        c
+    };
+    let open = make(at(1), CouponStatus::Active, None, 30);
+    let upcoming = make(at(2), CouponStatus::Active, Some(1), 30);
+    let ended = make(at(3), CouponStatus::Active, None, -1);
+    let disabled = make(at(4), CouponStatus::Disabled, None, 30);
+    // Two created in the same millisecond: the id breaks the tie.
+    let pending_a = make(at(5), CouponStatus::Pending, None, 30);
+    let pending_b = make(at(5), CouponStatus::Pending, Some(-1), 30);
+    let all = [&open, &upcoming, &ended, &disabled, &pending_a, &pending_b];
+    for c in [&ended, &pending_b, &open, &disabled, &upcoming, &pending_a] {
+        store.insert_coupon(c).await.unwrap();
+    }
+    let mut newest_first: Vec<&Coupon> = all.to_vec();
+    newest_first.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id.into_uuid())));
+    let start = ListCursor {
+        created_at_ms: at(5).timestamp_millis() + 1,
+        id: CouponId::from_uuid(uuid::Uuid::max()),
+    };
+    let query = |status, phase| CouponQuery {
+        status,
+        phase,
+        after: Some(start),
+        limit: 100,
+        now,
+    };
+    let ids = |found: Vec<Coupon>| found.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let expect = |keep: &dyn Fn(&Coupon) -> bool| {
+        newest_first
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| c.id)
+            .collect::<Vec<_>>()
+    };
+    let list = |q: CouponQuery| async move { ids(store.list_coupons(&q).await.unwrap()) };
+
+    assert_eq!(
+        list(query(None, None)).await,
+        expect(&|_| true),
+        "every coupon, newest first, ties by id"
+    );
+    assert_eq!(
+        list(query(Some(CouponStatus::Active), None)).await,
+        vec![upcoming.id, open.id],
+        "ACTIVE means stored ACTIVE and not expired"
+    );
+    assert_eq!(
+        list(query(Some(CouponStatus::Expired), None)).await,
+        vec![ended.id]
+    );
+    assert_eq!(
+        list(query(Some(CouponStatus::Disabled), None)).await,
+        vec![disabled.id]
+    );
+    assert_eq!(
+        list(query(None, Some(Phase::Upcoming))).await,
+        vec![upcoming.id]
+    );
+    assert_eq!(
+        list(query(None, Some(Phase::Open))).await,
+        expect(&|c| c.id != upcoming.id && c.id != ended.id),
+        "open: not expired, and no opening or one that has passed"
+    );
+    assert_eq!(list(query(None, Some(Phase::Ended))).await, vec![ended.id]);
+    assert_eq!(
+        list(query(Some(CouponStatus::Active), Some(Phase::Open))).await,
+        vec![open.id]
+    );
+
+    // Two at a time, each page after the last coupon of the one before.
+    let mut paged = Vec::new();
+    let mut after = Some(start);
+    loop {
+        let page = store
+            .list_coupons(&CouponQuery {
+                limit: 2,
+                after,
+                ..query(None, None)
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(ListCursor {
+            created_at_ms: last.created_at.timestamp_millis(),
+            id: last.id,
+        });
+        assert!(page.len() <= 2, "a page holds at most the limit");
+        paged.extend(page.into_iter().map(|c| c.id));
+    }
+    assert_eq!(
+        paged,
+        expect(&|_| true),
+        "the pages together list each coupon once"
+    );
 }
 
 // ---- issued coupons and the persister ----

@@ -9,6 +9,7 @@ pub mod error;
 pub mod idempotency;
 pub mod ids;
 pub mod issue;
+pub mod listing;
 pub mod ports;
 pub mod services;
 pub mod session;

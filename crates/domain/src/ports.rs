@@ -10,6 +10,7 @@ use crate::error::StoreError;
 use crate::idempotency::{IdempotencyKey, KeyClaim};
 use crate::ids::{CouponId, UserId};
 use crate::issue::{IssueOutcome, IssueRequest, IssuedCoupon, OwnedCoupon};
+use crate::listing::CouponQuery;
 use crate::session::{RefreshTokenHash, RotateOutcome, StoredRefreshToken};
 use crate::throttle::Admission;
 use crate::user::{Password, PasswordHash, User, Username};
@@ -55,6 +56,9 @@ pub trait CouponStore: Send + Sync {
         &self,
         status: CouponStatus,
     ) -> Result<Vec<Coupon>, StoreError>;
+    /// Up to `query.limit` coupons matching `query`, newest first (creation time, then
+    /// id, both descending), after `query.after` if given.
+    async fn list_coupons(&self, query: &CouponQuery) -> Result<Vec<Coupon>, StoreError>;
 }
 
 /// Where issued coupons live once persisted.

@@ -4,8 +4,10 @@ use crate::connect::SqliteStore;
 use crate::error::store_error;
 use crate::rows::{self, coupon_columns, get, millis};
 use async_trait::async_trait;
+use couponrush_domain::listing::{CouponQuery, Phase};
 use couponrush_domain::ports::CouponStore;
 use couponrush_domain::{Coupon, CouponId, CouponStatus, StoreError};
+use sqlx::QueryBuilder;
 
 #[async_trait]
 impl CouponStore for SqliteStore {
@@ -86,4 +88,62 @@ impl CouponStore for SqliteStore {
             .map_err(store_error)?;
         found.iter().map(rows::coupon).collect()
     }
+
+    async fn list_coupons(&self, query: &CouponQuery) -> Result<Vec<Coupon>, StoreError> {
+        let found = listing(query)
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        found.iter().map(rows::coupon).collect()
+    }
+}
+
+/// The listing's query: the filters as conditions on `expires_at`, `opens_at` and
+/// `status`, then keyset pagination on (`created_at`, `id`), newest first.
+fn listing(q: &CouponQuery) -> QueryBuilder<sqlx::Sqlite> {
+    let now = millis(q.now);
+    let mut b = QueryBuilder::new(concat!(
+        "SELECT ",
+        coupon_columns!(),
+        " FROM coupons c WHERE 1 = 1"
+    ));
+    match q.status {
+        Some(CouponStatus::Expired) => {
+            b.push(" AND c.expires_at <= ").push_bind(now);
+        }
+        Some(stored) => {
+            b.push(" AND c.status = ").push_bind(stored.as_str());
+            b.push(" AND c.expires_at > ").push_bind(now);
+        }
+        None => {}
+    }
+    match q.phase {
+        Some(Phase::Upcoming) => {
+            b.push(" AND c.expires_at > ").push_bind(now);
+            b.push(" AND c.opens_at > ").push_bind(now);
+        }
+        Some(Phase::Open) => {
+            b.push(" AND c.expires_at > ").push_bind(now);
+            b.push(" AND (c.opens_at IS NULL OR c.opens_at <= ")
+                .push_bind(now)
+                .push(")");
+        }
+        Some(Phase::Ended) => {
+            b.push(" AND c.expires_at <= ").push_bind(now);
+        }
+        None => {}
+    }
+    if let Some(after) = q.after {
+        b.push(" AND (c.created_at < ")
+            .push_bind(after.created_at_ms);
+        b.push(" OR (c.created_at = ")
+            .push_bind(after.created_at_ms);
+        b.push(" AND c.id < ")
+            .push_bind(after.id.into_uuid())
+            .push("))");
+    }
+    b.push(" ORDER BY c.created_at DESC, c.id DESC LIMIT ")
+        .push_bind(i64::from(q.limit));
+    b
 }

@@ -67,6 +67,13 @@ impl<S: CouponStore + 'static> CouponStore for CountingStore<S> {
     ) -> Result<Vec<Coupon>, StoreError> {
         self.inner.list_coupons_with_status(status).await
     }
+
+    async fn list_coupons(
+        &self,
+        query: &couponrush_domain::listing::CouponQuery,
+    ) -> Result<Vec<Coupon>, StoreError> {
+        self.inner.list_coupons(query).await
+    }
 }
 
 #[async_trait]

@@ -1,14 +1,17 @@
 //! Coupon definitions: create (admin), read, switch on and off (admin).
 
-use crate::dto::{ChangeStatusRequest, CouponResponse, CreateCouponRequest};
+use crate::dto::{
+    ChangeStatusRequest, CouponPageResponse, CouponResponse, CreateCouponRequest, ListCouponsParams,
+};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AdminUser, ApiJson, ApiPath, AuthUser};
+use crate::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::state::ApiState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use couponrush_domain::{CouponId, CouponName, CouponStatus, Discount, NewCoupon, Quantity};
+use couponrush_domain::services::{ListRequest, Viewer};
+use couponrush_domain::{CouponId, CouponName, CouponStatus, Discount, NewCoupon, Quantity, Role};
 use uuid::Uuid;
 
 #[utoipa::path(post, path = "/api/coupons", tag = "coupons", request_body = CreateCouponRequest,
@@ -38,6 +41,44 @@ pub async fn create(
         Json(body),
     )
         .into_response())
+}
+
+#[utoipa::path(get, path = "/api/coupons", tag = "coupons", security(("bearer" = [])),
+    params(ListCouponsParams),
+    responses((status = 200, description = "A page of coupons, newest first. Users see ACTIVE coupons that have not ended (upcoming and open ones); admins see every coupon", body = CouponPageResponse),
+              (status = 400, description = "INVALID_QUERY: an unknown parameter or value; VALIDATION_FAILED: `limit` outside 1..=100 or a `cursor` this server did not hand out (field says which)", body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(s): State<ApiState>,
+    AuthUser(caller): AuthUser,
+    ApiQuery(params): ApiQuery<ListCouponsParams>,
+) -> Result<Json<CouponPageResponse>, ApiError> {
+    let viewer = match caller.role {
+        Role::Admin => Viewer::Admin,
+        Role::User => Viewer::User,
+    };
+    let page = s
+        .app
+        .catalog
+        .list(
+            viewer,
+            ListRequest {
+                status: params.status.map(Into::into),
+                phase: params.phase.map(Into::into),
+                cursor: params.cursor,
+                limit: params.limit,
+            },
+        )
+        .await?;
+    let now = s.app.catalog.now();
+    Ok(Json(CouponPageResponse {
+        coupons: page
+            .coupons
+            .iter()
+            .map(|c| CouponResponse::new(c, None, now))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/coupons/{id}", tag = "coupons", security(("bearer" = [])),

@@ -3,6 +3,7 @@
 use crate::coupon::{Coupon, CouponRuleError, CouponStatus, NewCoupon};
 use crate::error::{StoreError, ValidationError};
 use crate::ids::CouponId;
+use crate::listing::{CouponQuery, ListCursor, Phase, page_size};
 use crate::ports::{Clock, CouponStore};
 use crate::services::CouponCache;
 use crate::services::gate_seeding::GateSeeding;
@@ -19,6 +20,31 @@ pub enum CatalogError {
     Rule(#[from] CouponRuleError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a caller asks the listing for; checked by [`Catalog::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub status: Option<CouponStatus>,
+    pub phase: Option<Phase>,
+    /// A page's `next_cursor`, to go on after it.
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// One page of the listing.
+#[derive(Debug, Clone)]
+pub struct CouponPage {
+    pub coupons: Vec<Coupon>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Who is asking: users see what they can take part in, admins everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    User,
+    Admin,
 }
 
 #[derive(Clone)]
@@ -93,6 +119,52 @@ impl Catalog {
             }
         }
         Ok(coupon)
+    }
+
+    /// A page of coupons, newest first. A user sees ACTIVE coupons that have not ended
+    /// (upcoming and open ones); asking for any other status or for ended ones gives an
+    /// empty page rather than an error, as there is nothing of those to take part in.
+    pub async fn list(&self, viewer: Viewer, req: ListRequest) -> Result<CouponPage, CatalogError> {
+        let limit = page_size(req.limit)?;
+        let after = req.cursor.as_deref().map(ListCursor::parse).transpose()?;
+        let (status, phase) = match viewer {
+            Viewer::Admin => (req.status, req.phase),
+            Viewer::User => {
+                let nothing_to_join = req.status.is_some_and(|s| s != CouponStatus::Active)
+                    || req.phase == Some(Phase::Ended);
+                if nothing_to_join {
+                    return Ok(CouponPage {
+                        coupons: Vec::new(),
+                        next_cursor: None,
+                    });
+                }
+                (Some(CouponStatus::Active), req.phase)
+            }
+        };
+        let mut coupons = self
+            .coupons
+            .list_coupons(&CouponQuery {
+                status,
+                phase,
+                after,
+                // One more than asked: whether another page follows.
+                limit: limit + 1,
+                now: self.clock.now(),
+            })
+            .await?;
+        let more = coupons.len() > limit as usize;
+        coupons.truncate(limit as usize);
+        let next_cursor = more.then(|| coupons.last()).flatten().map(|last| {
+            ListCursor {
+                created_at_ms: last.created_at.timestamp_millis(),
+                id: last.id,
+            }
+            .encode()
+        });
+        Ok(CouponPage {
+            coupons,
+            next_cursor,
+        })
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -222,6 +222,12 @@ mod tests {
         ) -> Result<Vec<Coupon>, StoreError> {
             unreachable!()
         }
+        async fn list_coupons(
+            &self,
+            _: &crate::listing::CouponQuery,
+        ) -> Result<Vec<Coupon>, StoreError> {
+            unreachable!()
+        }
     }
 
     fn store() -> Arc<SlowStore> {

@@ -64,6 +64,12 @@ impl CouponStore for World {
     async fn list_coupons_with_status(&self, _: CouponStatus) -> Result<Vec<Coupon>, StoreError> {
         Ok(vec![self.coupon.clone()])
     }
+    async fn list_coupons(
+        &self,
+        _: &crate::listing::CouponQuery,
+    ) -> Result<Vec<Coupon>, StoreError> {
+        unimplemented!("not used by reconciliation")
+    }
 }
 
 #[async_trait]
