@@ -205,6 +205,25 @@ mod tests {
 
     const GET: &[u8] = b"GET /slow HTTP/1.1\r\nhost: t\r\n\r\n";
 
+    /// A route that answers "done" only when released: each request, once running,
+    /// sends the sender that releases it.
+    fn slow_route() -> (
+        axum::routing::MethodRouter,
+        mpsc::Receiver<oneshot::Sender<()>>,
+    ) {
+        let (entered_tx, entered) = mpsc::channel::<oneshot::Sender<()>>(4);
+        let route = get(move || {
+            let entered = entered_tx.clone();
+            async move {
+                let (release, released) = oneshot::channel();
+                entered.send(release).await.unwrap();
+                released.await.unwrap();
+                "done"
+            }
+        });
+        (route, entered)
+    }
+
     /// Reads one response of a handler answering "done" (Content-Length 4).
     async fn read_response(stream: &mut TcpStream) -> String {
         let mut answer = Vec::new();
@@ -219,19 +238,8 @@ mod tests {
 
     #[tokio::test]
     async fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
-        let (entered_tx, mut entered) = mpsc::channel::<oneshot::Sender<()>>(4);
-        let router = Router::new().route(
-            "/slow",
-            get(move || {
-                let entered = entered_tx.clone();
-                async move {
-                    let (release, released) = oneshot::channel();
-                    entered.send(release).await.unwrap();
-                    released.await.unwrap();
-                    "done"
-                }
-            }),
-        );
+        let (slow, mut entered) = slow_route();
+        let router = Router::new().route("/slow", slow);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -308,18 +316,9 @@ mod tests {
 
     #[tokio::test]
     async fn past_the_limit_a_request_waits_its_turn_and_probes_do_not() {
-        let (entered_tx, mut entered) = mpsc::channel::<oneshot::Sender<()>>(4);
-        let slow = move || {
-            let entered = entered_tx.clone();
-            async move {
-                let (release, released) = oneshot::channel();
-                entered.send(release).await.unwrap();
-                released.await.unwrap();
-                "done"
-            }
-        };
+        let (slow, mut entered) = slow_route();
         let router = Router::new()
-            .route("/slow", get(slow))
+            .route("/slow", slow)
             .route("/health", get(|| async { "done" }));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
