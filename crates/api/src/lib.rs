@@ -26,6 +26,31 @@ use routes::{accounts, admin, coupons, health, issue, me, metrics};
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 
+/// Paths whose requests never wait for a turn when a process bounds the requests it
+/// runs at once (`max_requests_in_flight`): the probes and `/metrics` (a busy process is
+/// alive, and a probe stuck behind the crowd would take a healthy node out of rotation),
+/// and signing in, which has bounds of its own (the hash pool's queue, the throttles'
+/// deliberately held 429s). Exact paths, or prefixes ending in `/`.
+const NEVER_WAITING: [&str; 5] = [
+    "/health",
+    "/ready",
+    "/metrics",
+    "/api/auth/",
+    "/api/users/signup",
+];
+
+/// Whether a request for `path` waits for its turn past `max_requests_in_flight` (and
+/// may be answered 503 `SERVER_BUSY`).
+pub fn waits_for_a_turn(path: &str) -> bool {
+    !NEVER_WAITING.iter().any(|p| {
+        if p.ends_with('/') {
+            path.starts_with(p)
+        } else {
+            path == *p
+        }
+    })
+}
+
 /// Request bodies larger than this are refused with 413 PAYLOAD_TOO_LARGE.
 pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 

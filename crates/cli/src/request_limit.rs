@@ -28,15 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Paths that never wait for a turn (exact, or a prefix ending in `/`).
-const UNLIMITED: [&str; 5] = [
-    "/health",
-    "/ready",
-    "/metrics",
-    "/api/auth/",
-    "/api/users/signup",
-];
-
 #[derive(Clone, Debug)]
 pub struct RequestLimit {
     turns: Arc<Semaphore>,
@@ -60,14 +51,9 @@ impl RequestLimit {
         }
     }
 
+    /// Which requests wait: the API crate's rule, which its OpenAPI document follows.
     pub fn applies_to(path: &str) -> bool {
-        !UNLIMITED.iter().any(|p| {
-            if p.ends_with('/') {
-                path.starts_with(p)
-            } else {
-                path == *p
-            }
-        })
+        couponrush_api::waits_for_a_turn(path)
     }
 
     /// A free turn at once, if there is one.

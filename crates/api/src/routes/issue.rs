@@ -32,7 +32,7 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
               (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
               (status = 409, description = "COUPON_NOT_ACTIVE; or COUPON_NOT_OPEN: ACTIVE but before its `opensAt`, which the body carries (`opensAt`, RFC 3339) for a countdown; nothing was reserved, ask again from `opensAt` on; or IDEMPOTENCY_KEY_IN_USE: a request with this Idempotency-Key is still running (retry after the Retry-After header's seconds)", body = ErrorBody),
               (status = 422, description = "IDEMPOTENCY_KEY_REUSED: this Idempotency-Key was used for another coupon", body = ErrorBody),
-              (status = 503, description = "ISSUE_UNAVAILABLE: nothing was reserved (the gate, the log, or the coupon's gate still being seeded); retry after the Retry-After header's seconds. ISSUE_OUTCOME_UNKNOWN: the request may have been recorded (the unit stays reserved for the caller); GET the issue state instead of retrying. SERVER_BUSY: the process was at `max_requests_in_flight` for `request_queue_timeout_ms` and nothing of the request ran; retry after the Retry-After header's seconds (any route but the probes, `/metrics` and signing in can answer it)", body = ErrorBody)))]
+              (status = 503, description = "ISSUE_UNAVAILABLE: nothing was reserved (the gate, the log, or the coupon's gate still being seeded); retry after the Retry-After header's seconds. ISSUE_OUTCOME_UNKNOWN: the request may have been recorded (the unit stays reserved for the caller); GET the issue state instead of retrying", body = ErrorBody)))]
 pub async fn issue(
     State(s): State<ApiState>,
     AuthUser(user): AuthUser,
