@@ -89,6 +89,16 @@ impl ApiError {
         .retry_after(wait)
     }
 
+    /// 503: the process is at its limit of requests in flight and this one waited
+    /// too long for its turn; nothing of it ran.
+    pub fn server_busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVER_BUSY",
+            "the server is at its limit of requests in flight and nothing was done; retry",
+        )
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
     }

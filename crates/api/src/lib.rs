@@ -131,3 +131,31 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
     )
     .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::waits_for_a_turn;
+
+    #[test]
+    fn probes_metrics_and_signing_in_never_wait() {
+        for path in [
+            "/health",
+            "/ready",
+            "/metrics",
+            "/api/auth/login",
+            "/api/auth/refresh",
+            "/api/users/signup",
+        ] {
+            assert!(!waits_for_a_turn(path), "{path}");
+        }
+        for path in [
+            "/api/coupons/1/issue",
+            "/api/me/coupons",
+            "/healthz",
+            "/api/authx",
+            "/",
+        ] {
+            assert!(waits_for_a_turn(path), "{path}");
+        }
+    }
+}

@@ -10,36 +10,29 @@
 //! and its head until a turn frees up, and the process's memory follows the limit
 //! rather than the crowd.
 //!
-//! Not limited: the probes and `/metrics` (a busy process is alive, and a probe stuck
-//! behind the crowd would take a healthy node out of rotation), and signing in, which
-//! has bounds of its own (the hash pool's queue answers `AUTH_BUSY` at once, throttled
-//! attempts are held 250 ms on purpose) and whose held answers must not take turns from
-//! the issue path.
+//! Which requests wait is the API's rule (`couponrush_api::waits_for_a_turn`: not the
+//! probes, `/metrics` or signing in), which its OpenAPI document follows too.
 //!
 //! A request still waiting after `max_wait` is answered 503 `SERVER_BUSY` with
 //! `Retry-After: 1`: nothing of it ran, so retrying is safe.
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use couponrush_api::ApiError;
+use couponrush_api::middleware::trace_id;
+use couponrush_telemetry::metrics::Occupancy;
 use couponrush_telemetry::metrics::names::{HTTP_REQUESTS_SHED_TOTAL, HTTP_REQUESTS_WAITING};
-use couponrush_telemetry::trace;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// A turn: held until the request's answer is ready.
+pub type Turn = OwnedSemaphorePermit;
 
 #[derive(Clone, Debug)]
 pub struct RequestLimit {
     turns: Arc<Semaphore>,
     max_wait: Duration,
-}
-
-/// What a waiting request got: a turn (held until its answer is ready), or a refusal
-/// after waiting too long.
-pub enum Turn {
-    Granted(OwnedSemaphorePermit),
-    Refused,
 }
 
 impl RequestLimit {
@@ -52,104 +45,48 @@ impl RequestLimit {
         }
     }
 
-    /// Which requests wait: the API crate's rule, which its OpenAPI document follows.
-    pub fn applies_to(path: &str) -> bool {
-        couponrush_api::waits_for_a_turn(path)
-    }
-
     /// A free turn at once, if there is one.
-    pub fn try_turn(&self) -> Option<OwnedSemaphorePermit> {
+    pub fn try_turn(&self) -> Option<Turn> {
         self.turns.clone().try_acquire_owned().ok()
     }
 
-    /// Waits for a turn (Tokio's semaphore is fair: turns go in arrival order).
-    pub async fn wait_turn(&self) -> Turn {
-        let _waiting = Waiting::enter();
-        match tokio::time::timeout(self.max_wait, self.turns.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Turn::Granted(permit),
-            // Timed out (the semaphore is never closed).
-            _ => {
-                metrics::counter!(HTTP_REQUESTS_SHED_TOTAL).increment(1);
-                Turn::Refused
-            }
+    /// Waits for a turn (Tokio's semaphore is fair: turns go in arrival order); `None`
+    /// after `max_wait`.
+    pub async fn wait_turn(&self) -> Option<Turn> {
+        let _waiting = Occupancy::enter(HTTP_REQUESTS_WAITING);
+        let turn = tokio::time::timeout(self.max_wait, self.turns.clone().acquire_owned())
+            .await
+            .ok()
+            // The semaphore is never closed.
+            .and_then(Result::ok);
+        if turn.is_none() {
+            metrics::counter!(HTTP_REQUESTS_SHED_TOTAL).increment(1);
         }
+        turn
     }
 }
 
 /// 503 `SERVER_BUSY` for a request that waited too long. It never reached the router,
 /// so the trace id is echoed here as the router's middleware would.
 pub fn busy<B>(request: &Request<B>) -> Response {
-    let headers = request.headers();
-    let id = trace::from_headers(
-        headers.get(trace::HEADER).map(HeaderValue::as_bytes),
-        headers.get(trace::TRACEPARENT).map(HeaderValue::as_bytes),
-    )
-    .unwrap_or_else(trace::generate);
+    let id = trace_id::of_request(request.headers());
     tracing::warn!(trace_id = %id, path = request.uri().path(), "no turn within request_queue_timeout_ms: 503 SERVER_BUSY");
-    let mut response = ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "SERVER_BUSY",
-        "the server is at its limit of requests in flight and nothing was done; retry",
-    )
-    .into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert(HeaderName::from_static(trace::HEADER), value);
-    }
+    let mut response = ApiError::server_busy().into_response();
+    trace_id::echo(&mut response, &id);
     response
-}
-
-/// Counts a request waiting for its turn until dropped (also when its client left).
-struct Waiting;
-
-impl Waiting {
-    fn enter() -> Self {
-        metrics::gauge!(HTTP_REQUESTS_WAITING).increment(1.0);
-        Self
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        metrics::gauge!(HTTP_REQUESTS_WAITING).decrement(1.0);
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn probes_and_signing_in_never_wait() {
-        for path in [
-            "/health",
-            "/ready",
-            "/metrics",
-            "/api/auth/login",
-            "/api/auth/refresh",
-            "/api/users/signup",
-        ] {
-            assert!(!RequestLimit::applies_to(path), "{path}");
-        }
-        for path in [
-            "/api/coupons/1/issue",
-            "/api/me/coupons",
-            "/healthz",
-            "/api/authx",
-            "/",
-        ] {
-            assert!(RequestLimit::applies_to(path), "{path}");
-        }
-    }
-
     #[tokio::test]
     async fn turns_go_in_arrival_order_and_a_long_wait_is_refused() {
         let limit = RequestLimit::new(1, Duration::from_millis(50));
         let first = limit.try_turn().expect("a free turn");
         assert!(limit.try_turn().is_none(), "one at a time");
-        assert!(matches!(limit.wait_turn().await, Turn::Refused));
+        assert!(limit.wait_turn().await.is_none(), "refused after max_wait");
         drop(first);
-        assert!(matches!(limit.wait_turn().await, Turn::Granted(_)));
+        assert!(limit.wait_turn().await.is_some());
     }
 }

@@ -15,7 +15,7 @@
 //! of allocating a second one, and the router's future is boxed, so it takes memory only
 //! while a request runs rather than a slot of its size for the connection's lifetime.
 
-use crate::request_limit::{RequestLimit, Turn};
+use crate::request_limit::RequestLimit;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
@@ -136,7 +136,7 @@ impl hyper::service::Service<Request<Incoming>> for RouterService {
         let Some(limit) = self
             .limit
             .as_ref()
-            .filter(|_| RequestLimit::applies_to(request.uri().path()))
+            .filter(|_| couponrush_api::waits_for_a_turn(request.uri().path()))
         else {
             return Box::pin(router.oneshot(request));
         };
@@ -149,15 +149,13 @@ impl hyper::service::Service<Request<Incoming>> for RouterService {
         }
         let limit = limit.clone();
         Box::pin(async move {
-            match limit.wait_turn().await {
-                Turn::Granted(turn) => {
-                    // Boxed apart: the waiting future stays small.
-                    let response = Box::pin(router.oneshot(request)).await;
-                    drop(turn);
-                    response
-                }
-                Turn::Refused => Ok(crate::request_limit::busy(&request)),
-            }
+            let Some(turn) = limit.wait_turn().await else {
+                return Ok(crate::request_limit::busy(&request));
+            };
+            // Boxed apart: the waiting future stays small.
+            let response = Box::pin(router.oneshot(request)).await;
+            drop(turn);
+            response
         })
     }
 }

@@ -434,10 +434,7 @@ pub async fn coupons_are_listed_newest_first_by_filter_a_page_at_a_time<S: Store
             .await
             .unwrap();
         let Some(last) = page.last() else { break };
-        after = Some(ListCursor {
-            created_at_ms: last.created_at.timestamp_millis(),
-            id: last.id,
-        });
+        after = Some(ListCursor::after(last));
         assert!(page.len() <= 2, "a page holds at most the limit");
         paged.extend(page.into_iter().map(|c| c.id));
     }

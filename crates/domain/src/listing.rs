@@ -5,7 +5,7 @@
 //! coupon when new ones are created meanwhile (they come before the first page).
 //! Users see what they can take part in (ACTIVE, not ended); admins see everything.
 
-use crate::coupon::CouponStatus;
+use crate::coupon::{Coupon, CouponStatus};
 use crate::error::ValidationError;
 use crate::ids::CouponId;
 use chrono::{DateTime, Utc};
@@ -30,6 +30,14 @@ pub struct ListCursor {
 }
 
 impl ListCursor {
+    /// The position right after `coupon`.
+    pub fn after(coupon: &Coupon) -> Self {
+        Self {
+            created_at_ms: coupon.created_at.timestamp_millis(),
+            id: coupon.id,
+        }
+    }
+
     /// The cursor as clients see it: opaque, URL-safe.
     pub fn encode(&self) -> String {
         format!("{}_{}", self.created_at_ms, self.id.into_uuid().simple())

@@ -7,6 +7,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
+use couponrush_telemetry::metrics::Occupancy;
 use couponrush_telemetry::metrics::names::{
     HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_IN_FLIGHT, HTTP_REQUESTS_TOTAL, UNMATCHED_ROUTE,
 };
@@ -20,7 +21,7 @@ pub async fn http_metrics(req: Request, next: Next) -> Response {
         Some(path) => path.as_str().to_owned().into(),
         None => SharedString::const_str(UNMATCHED_ROUTE),
     };
-    let _in_flight = InFlight::enter();
+    let _in_flight = Occupancy::enter(HTTP_REQUESTS_IN_FLIGHT);
     let response = next.run(req).await;
     let labels = [
         ("method", SharedString::const_str(method)),
@@ -44,22 +45,5 @@ fn method_label(method: &Method) -> &'static str {
         Method::HEAD => "HEAD",
         Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
-    }
-}
-
-/// Counts a request in flight until dropped, so a request whose client went away
-/// (its future dropped mid-way) is still taken off the gauge.
-struct InFlight;
-
-impl InFlight {
-    fn enter() -> Self {
-        metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
-        Self
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
     }
 }

@@ -5,7 +5,7 @@
 //! scope to put it on the record, from where the consumer logs it.
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use couponrush_telemetry::trace;
@@ -15,20 +15,29 @@ use tracing::Instrument;
 static HEADER: HeaderName = HeaderName::from_static(trace::HEADER);
 
 pub async fn trace_id(req: Request, next: Next) -> Response {
-    let headers = req.headers();
-    let id: Arc<str> = trace::from_headers(
-        headers.get(&HEADER).map(HeaderValue::as_bytes),
-        headers.get(trace::TRACEPARENT).map(HeaderValue::as_bytes),
-    )
-    .unwrap_or_else(trace::generate)
-    .into();
+    let id: Arc<str> = of_request(req.headers()).into();
     let span = tracing::info_span!("http", trace_id = %id);
     let mut response = trace::scope(id.clone(), next.run(req))
         .instrument(span)
         .await;
+    echo(&mut response, &id);
+    response
+}
+
+/// The request's trace id: the caller's, or the trace id of its `traceparent`, or a
+/// fresh one.
+pub fn of_request(headers: &HeaderMap) -> String {
+    trace::from_headers(
+        headers.get(&HEADER).map(HeaderValue::as_bytes),
+        headers.get(trace::TRACEPARENT).map(HeaderValue::as_bytes),
+    )
+    .unwrap_or_else(trace::generate)
+}
+
+/// Puts the trace id on the answer (`X-Global-Trace-Id`).
+pub fn echo(response: &mut Response, id: &str) {
     // Accepted and generated ids are header-safe by construction.
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         response.headers_mut().insert(HEADER.clone(), value);
     }
-    response
 }

@@ -10,8 +10,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use couponrush_domain::services::{ListRequest, Viewer};
-use couponrush_domain::{CouponId, CouponName, CouponStatus, Discount, NewCoupon, Quantity, Role};
+use couponrush_domain::services::ListRequest;
+use couponrush_domain::{CouponId, CouponName, CouponStatus, Discount, NewCoupon, Quantity};
 use uuid::Uuid;
 
 #[utoipa::path(post, path = "/api/coupons", tag = "coupons", request_body = CreateCouponRequest,
@@ -53,15 +53,11 @@ pub async fn list(
     AuthUser(caller): AuthUser,
     ApiQuery(params): ApiQuery<ListCouponsParams>,
 ) -> Result<Json<CouponPageResponse>, ApiError> {
-    let viewer = match caller.role {
-        Role::Admin => Viewer::Admin,
-        Role::User => Viewer::User,
-    };
     let page = s
         .app
         .catalog
         .list(
-            viewer,
+            caller.role,
             ListRequest {
                 status: params.status.map(Into::into),
                 phase: params.phase.map(Into::into),

@@ -7,6 +7,7 @@ use crate::listing::{CouponQuery, ListCursor, Phase, page_size};
 use crate::ports::{Clock, CouponStore};
 use crate::services::CouponCache;
 use crate::services::gate_seeding::GateSeeding;
+use crate::user::Role;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,13 +39,6 @@ pub struct CouponPage {
     pub coupons: Vec<Coupon>,
     /// Where the next page starts; `None` on the last page.
     pub next_cursor: Option<String>,
-}
-
-/// Who is asking: users see what they can take part in, admins everything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Viewer {
-    User,
-    Admin,
 }
 
 #[derive(Clone)]
@@ -124,12 +118,12 @@ impl Catalog {
     /// A page of coupons, newest first. A user sees ACTIVE coupons that have not ended
     /// (upcoming and open ones); asking for any other status or for ended ones gives an
     /// empty page rather than an error, as there is nothing of those to take part in.
-    pub async fn list(&self, viewer: Viewer, req: ListRequest) -> Result<CouponPage, CatalogError> {
+    pub async fn list(&self, viewer: Role, req: ListRequest) -> Result<CouponPage, CatalogError> {
         let limit = page_size(req.limit)?;
         let after = req.cursor.as_deref().map(ListCursor::parse).transpose()?;
         let (status, phase) = match viewer {
-            Viewer::Admin => (req.status, req.phase),
-            Viewer::User => {
+            Role::Admin => (req.status, req.phase),
+            Role::User => {
                 let nothing_to_join = req.status.is_some_and(|s| s != CouponStatus::Active)
                     || req.phase == Some(Phase::Ended);
                 if nothing_to_join {
@@ -152,15 +146,12 @@ impl Catalog {
                 now: self.clock.now(),
             })
             .await?;
-        let more = coupons.len() > limit as usize;
-        coupons.truncate(limit as usize);
-        let next_cursor = more.then(|| coupons.last()).flatten().map(|last| {
-            ListCursor {
-                created_at_ms: last.created_at.timestamp_millis(),
-                id: last.id,
-            }
-            .encode()
-        });
+        let next_cursor = if coupons.len() > limit as usize {
+            coupons.truncate(limit as usize);
+            coupons.last().map(|last| ListCursor::after(last).encode())
+        } else {
+            None
+        };
         Ok(CouponPage {
             coupons,
             next_cursor,

@@ -12,7 +12,7 @@ mod single_flight;
 pub mod wallet;
 
 pub use accounts::{Accounts, LoginError, SignupError};
-pub use catalog::{Catalog, CatalogError, CouponPage, ListRequest, Viewer};
+pub use catalog::{Catalog, CatalogError, CouponPage, ListRequest};
 pub use coupon_cache::CouponCache;
 pub use gate_seeding::{GateSeeding, SeedError};
 pub use issuing::{Answered, CouponStats, IssueError, Issuing};

@@ -7,9 +7,11 @@
 //! before anything happened, so dashboards and alerts see them from the first scrape.
 
 pub mod names;
+mod occupancy;
 mod pool;
 
 pub use names::{Family, Kind, Process};
+pub use occupancy::Occupancy;
 pub use pool::{PoolSampler, sample_pool};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
