@@ -2,6 +2,7 @@
 //! domain types so the wire format can stay stable while the domain evolves.
 
 use chrono::{DateTime, Utc};
+use couponrush_domain::waiting_room::{PrequeueOrder, RoomMode};
 use couponrush_domain::{Coupon, CouponStatus, CouponType, OwnedCoupon};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -113,6 +114,121 @@ pub struct CreateCouponRequest {
     pub opens_at: Option<DateTime<Utc>>,
     /// Defaults to ACTIVE.
     pub status: Option<CouponStatusDto>,
+    /// The waiting room: AUTO (default) turns it on under load, ALWAYS keeps it on
+    /// (requests before `opensAt` join the pre-queue), OFF never.
+    #[serde(default)]
+    pub waiting_room: Option<RoomModeDto>,
+    /// The order of those who arrive before `opensAt`: FIFO (default) or SHUFFLED
+    /// (drawn at random at the opening).
+    #[serde(default)]
+    pub prequeue: Option<PrequeueDto>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RoomModeDto {
+    Off,
+    Always,
+    Auto,
+}
+
+impl From<RoomModeDto> for RoomMode {
+    fn from(m: RoomModeDto) -> Self {
+        match m {
+            RoomModeDto::Off => RoomMode::Off,
+            RoomModeDto::Always => RoomMode::Always,
+            RoomModeDto::Auto => RoomMode::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PrequeueDto {
+    Fifo,
+    Shuffled,
+}
+
+impl From<PrequeueDto> for PrequeueOrder {
+    fn from(p: PrequeueDto) -> Self {
+        match p {
+            PrequeueDto::Fifo => PrequeueOrder::Fifo,
+            PrequeueDto::Shuffled => PrequeueOrder::Shuffled,
+        }
+    }
+}
+
+/// Changes a coupon's waiting room; every field is optional.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigureRoomRequest {
+    pub mode: Option<RoomModeDto>,
+    pub prequeue: Option<PrequeueDto>,
+    /// The admission rate's floor, per second (with `maxRate`; 1 ≤ minRate ≤ maxRate ≤
+    /// 1,000,000). Both `null` or omitted with `resetRates: true`: back to the configured bounds.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub min_rate: Option<f64>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub max_rate: Option<f64>,
+    /// Drop this room's own rate bounds and use the configured ones.
+    #[serde(default)]
+    pub reset_rates: bool,
+}
+
+/// A room as the node that answers sees it (figures from its last tick).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomStateResponse {
+    pub coupon_id: Uuid,
+    /// OFF, ALWAYS or AUTO.
+    pub mode: &'static str,
+    /// FIFO or SHUFFLED.
+    pub prequeue: &'static str,
+    /// OFF, ON or DRAINING.
+    pub state: &'static str,
+    pub waiting: u64,
+    pub admitted_total: u64,
+    pub abandoned_total: u64,
+    /// The controller's admission rate (per second).
+    pub admission_rate: f64,
+    /// Admissions per second, measured.
+    pub admitted_per_second: f64,
+    pub min_rate: f64,
+    pub max_rate: f64,
+    /// The issue path's p95 over the last window, in milliseconds.
+    pub p95_ms: Option<f64>,
+    /// Units left in the gate; null if not seeded on this node.
+    pub remaining: Option<u64>,
+}
+
+/// Where the caller stands in a coupon's line.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatusResponse {
+    /// WAITING, ADMITTED, SOLD_OUT, EXPIRED (admitted, but the admission passed
+    /// unused: issue again to rejoin at the back) or NOT_IN_QUEUE.
+    pub status: &'static str,
+    /// WAITING: 1 is next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    /// WAITING: seconds until admission at the measured rate; null when more people
+    /// are ahead than units are left (`beyondStock`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<Option<u64>>,
+    /// WAITING: more people are ahead than units are left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beyond_stock: Option<bool>,
+    /// WAITING: poll again after this many milliseconds (add a little jitter); a waiter
+    /// who stops polling for `abandon_after_secs` (60 s) loses the place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_after_ms: Option<u64>,
+    /// ADMITTED: send it as the `Admission-Token` header of the issue request; single
+    /// use, bound to the caller and the coupon.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admission_token: Option<String>,
+    /// ADMITTED: the token's end of validity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -139,6 +255,10 @@ pub struct CouponResponse {
     pub opens_at: Option<DateTime<Utc>>,
     /// The effective status: EXPIRED once past `expiresAt`, whatever was stored.
     pub status: &'static str,
+    /// The waiting room's mode: OFF, ALWAYS or AUTO.
+    pub waiting_room: &'static str,
+    /// FIFO or SHUFFLED.
+    pub prequeue: &'static str,
     pub created_at: DateTime<Utc>,
 }
 
@@ -155,15 +275,33 @@ impl CouponResponse {
             expires_at: c.expires_at,
             opens_at: c.opens_at,
             status: c.effective_status(now).as_str(),
+            waiting_room: c.room.mode.as_str(),
+            prequeue: c.room.prequeue.as_str(),
             created_at: c.created_at,
         }
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct IssueResponse {
-    /// ACCEPTED (202), SOLD_OUT or ALREADY_ISSUED (200).
+    /// ACCEPTED (202), SOLD_OUT or ALREADY_ISSUED (200), or QUEUED (200): the waiting
+    /// room is on and the caller now holds a place in line (calling again keeps it);
+    /// poll `GET /api/coupons/{id}/queue` after `pollAfterMs`.
     pub result: &'static str,
+    /// QUEUED: 1 is next; 0: already admitted, poll now for the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    /// QUEUED: seconds until admission at the measured rate; null when more people
+    /// are ahead than units are left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<Option<u64>>,
+    /// QUEUED: more people are ahead than units are left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beyond_stock: Option<bool>,
+    /// QUEUED: poll the line after this many milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_after_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -67,9 +67,14 @@ pub fn router(state: ApiState) -> Router {
             "/api/coupons/{id}/issue",
             post(issue::issue).get(issue::state),
         )
+        .route("/api/coupons/{id}/queue", get(issue::queue))
         .route("/api/coupons/{id}/use", post(me::use_coupon))
         .route("/api/me/coupons", get(me::list))
         .route("/api/admin/coupons/{id}/stats", get(admin::coupon_stats))
+        .route(
+            "/api/admin/coupons/{id}/waiting-room",
+            get(admin::room_state).put(admin::configure_room),
+        )
         .route("/api/admin/failed-events", get(admin::failed_events))
         .route(
             "/api/admin/failed-events/{id}/replay",

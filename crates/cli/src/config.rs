@@ -7,8 +7,9 @@ use crate::request_limit::RequestLimit;
 use anyhow::{Context, bail};
 use couponrush_api::ClientAddrPolicy;
 use couponrush_auth::{Argon2Hasher, Argon2Settings, HashPoolSettings};
-use couponrush_domain::services::{IssueSettings, SessionSettings};
+use couponrush_domain::services::{IssueSettings, RoomSettings, SessionSettings};
 use couponrush_domain::throttle::{Rate, ThrottlePolicy};
+use couponrush_domain::waiting_room::{AutoThresholds, Controller, RateBounds};
 use couponrush_telemetry::LogFormat;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -97,6 +98,30 @@ pub struct Config {
     /// How long an `Idempotency-Key` of an issue request, and the answer kept under it,
     /// last (embedded: in memory; distributed: in Redis).
     pub idempotency_key_ttl_secs: u64,
+    /// The waiting room (docs/ARCHITECTURE.md, "The waiting room"). How often each
+    /// process admits what is due and refreshes its view of every room.
+    pub room_tick_ms: u64,
+    /// The admission controller's and the AUTO switch's window.
+    pub room_window_ms: u64,
+    /// A waiter who has not polled for this long loses the place.
+    pub room_abandon_after_secs: u64,
+    /// How long an admission (and its token) stays valid: the time to claim.
+    pub room_admission_ttl_secs: u64,
+    /// Admissions per second, floor and ceiling (a room's own bounds, set by an admin,
+    /// take precedence).
+    pub room_min_rate: f64,
+    pub room_max_rate: f64,
+    /// AUTO rooms turn on when the issue path's p95 over a window passes this…
+    pub room_on_p95_ms: u64,
+    /// …or when this many issue requests for one coupon run at once in one process
+    /// (0: not this signal).
+    pub room_on_in_flight: u64,
+    /// …and drain (then turn off) once the p95 stayed under this for `room_calm_secs`.
+    pub room_off_p95_ms: u64,
+    pub room_calm_secs: u64,
+    /// The controller grows the admission rate while admitted requests' p95 stays
+    /// under this, and cuts it when it passes it.
+    pub room_target_p95_ms: u64,
     /// `text` or `json`.
     pub log_format: String,
     /// `couponrush consumer`: admin listen address serving `/metrics` and `/health`
@@ -177,6 +202,17 @@ impl Default for Config {
             coupon_cache_ttl_ms: 1_000,
             gate_seed_wait_ms: 2_000,
             idempotency_key_ttl_secs: 3_600,
+            room_tick_ms: 100,
+            room_window_ms: 1_000,
+            room_abandon_after_secs: 60,
+            room_admission_ttl_secs: 30,
+            room_min_rate: 100.0,
+            room_max_rate: 5_000.0,
+            room_on_p95_ms: 1_000,
+            room_on_in_flight: 0,
+            room_off_p95_ms: 250,
+            room_calm_secs: 5,
+            room_target_p95_ms: 200,
             log_format: "text".into(),
             metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9100)),
             database_url: "mysql://root@127.0.0.1:3306/couponrush".into(),
@@ -235,6 +271,17 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Err(e) = RateBounds::new(self.room_min_rate, self.room_max_rate) {
+            bail!("room_min_rate / room_max_rate: {}", e.message);
+        }
+        if self.room_abandon_after_secs * 1000 <= 20_000 {
+            bail!(
+                "room_abandon_after_secs must be more than 20 (waiters are told to poll every 20 s at most)"
+            );
+        }
+        if self.room_off_p95_ms > self.room_on_p95_ms {
+            bail!("room_off_p95_ms must not exceed room_on_p95_ms (hysteresis)");
+        }
         if self.token_ttl_secs == 0 {
             bail!("token_ttl_secs must be at least 1");
         }
@@ -370,6 +417,32 @@ impl Config {
             coupon_cache_ttl: Duration::from_millis(self.coupon_cache_ttl_ms),
             gate_seed_wait: Duration::from_millis(self.gate_seed_wait_ms.max(1)),
             idempotency_key_ttl: Duration::from_secs(self.idempotency_key_ttl_secs.max(1)),
+            room: self.room_settings(),
+        }
+    }
+
+    pub fn room_settings(&self) -> RoomSettings {
+        RoomSettings {
+            tick: Duration::from_millis(self.room_tick_ms.max(1)),
+            window: Duration::from_millis(self.room_window_ms.max(1)),
+            abandon_after: Duration::from_secs(self.room_abandon_after_secs.max(1)),
+            admission_ttl: Duration::from_secs(self.room_admission_ttl_secs.max(1)),
+            // Checked by `validate`.
+            bounds: RateBounds::new(self.room_min_rate, self.room_max_rate).unwrap_or(RateBounds {
+                min: 100.0,
+                max: 5_000.0,
+            }),
+            auto: AutoThresholds {
+                on_p95: Duration::from_millis(self.room_on_p95_ms),
+                on_in_flight: self.room_on_in_flight,
+                off_p95: Duration::from_millis(self.room_off_p95_ms),
+                calm_for: Duration::from_secs(self.room_calm_secs),
+            },
+            controller: Controller {
+                target_p95: Duration::from_millis(self.room_target_p95_ms.max(1)),
+                grow_share: 0.05,
+                cut_factor: 0.7,
+            },
         }
     }
 
@@ -506,6 +579,25 @@ impl Config {
             f,
             "  idempotency_key_ttl_secs {}",
             self.idempotency_key_ttl_secs
+        )?;
+        writeln!(
+            f,
+            "  waiting room          tick {} ms, window {} ms, abandon after {} s, admission {} s, rate {}..{}/s",
+            self.room_tick_ms,
+            self.room_window_ms,
+            self.room_abandon_after_secs,
+            self.room_admission_ttl_secs,
+            self.room_min_rate,
+            self.room_max_rate
+        )?;
+        writeln!(
+            f,
+            "  waiting room AUTO     on at p95 > {} ms or {} at once (0: off), off after p95 < {} ms for {} s; target p95 {} ms",
+            self.room_on_p95_ms,
+            self.room_on_in_flight,
+            self.room_off_p95_ms,
+            self.room_calm_secs,
+            self.room_target_p95_ms
         )
     }
 

@@ -16,18 +16,20 @@ use crate::spawner::TokioSpawner;
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 use couponrush_api::{AppContext, DependencyStatus, FailedEvents, Readiness};
-use couponrush_auth::TokenCodec;
+use couponrush_auth::{AdmissionCodec, TokenCodec};
 use couponrush_consumer::{
     ConsumerSettings, DeadLetterWorker, IssueWorker, KafkaPayloadReplayer, RetryPolicy,
     WorkerCounters,
 };
 use couponrush_domain::ports::{CouponStore, IssuePersister, RateLimiter};
-use couponrush_domain::services::{CouponRush, Ports, Reconciler, Sessions, SignupError};
+use couponrush_domain::services::{
+    CouponRush, Ports, Reconciler, Sessions, SignupError, WaitingRoom,
+};
 use couponrush_domain::{CouponStatus, Password, Username};
 use couponrush_kafka::{KafkaConfig, KafkaLog, KafkaLogDrain};
 use couponrush_mysql::MysqlStore;
 use couponrush_redis::{
-    RateLimit, RedisAttemptLimiter, RedisGate, RedisIdempotency, RedisRateLimiter,
+    RateLimit, RedisAttemptLimiter, RedisGate, RedisIdempotency, RedisRateLimiter, RedisWaitingLine,
 };
 use couponrush_telemetry::metrics::names::{self, REDIS_ERRORS_TOTAL};
 use couponrush_telemetry::metrics::{self as telemetry_metrics, PoolSampler, Process};
@@ -157,6 +159,7 @@ pub struct ApiNode {
     log: Arc<KafkaLog>,
     reconciling: Option<PeriodicReconcile>,
     sessions: Sessions,
+    room: WaitingRoom,
     pub admin_created: bool,
 }
 
@@ -231,10 +234,16 @@ impl ApiNode {
                 redis.clone(),
                 &config.redis_key_prefix,
             )),
+            line: Arc::new(
+                RedisWaitingLine::new(redis.clone(), &config.redis_key_prefix)
+                    .context("redis waiting line")?,
+            ),
+            admissions: Arc::new(AdmissionCodec::new(secret.as_bytes())),
         };
         let app = CouponRush::new(ports, config.issue_settings(), config.session_settings());
         let admin_created = ensure_admin(&app, config).await?;
         let sessions = app.sessions.clone();
+        let room = app.room.clone();
         let state = Arc::new(AppContext {
             app,
             tokens: TokenCodec::new(secret.as_bytes(), config.token_ttl()),
@@ -263,6 +272,7 @@ impl ApiNode {
             log,
             reconciling,
             sessions,
+            room,
             admin_created,
         })
     }
@@ -285,10 +295,12 @@ impl ApiNode {
             log,
             reconciling,
             sessions,
+            room,
             ..
         } = self;
         let _pool_gauges = sample_pool(&store);
         let _purge = crate::session_purge::spawn(sessions);
+        let _room = crate::room_ticker::spawn(room);
         // Dropped (so stopped) when the node stops.
         let _reconciling = reconciling.map(|r| AbortOnDrop(tokio::spawn(r.run())));
         crate::serve::serve(listener, router, request_limit, shutdown).await;

@@ -17,10 +17,10 @@ use crate::spawner::TokioSpawner;
 use anyhow::Context;
 use async_trait::async_trait;
 use couponrush_api::{AppContext, DependencyStatus, Readiness};
-use couponrush_auth::TokenCodec;
-use couponrush_domain::services::{CouponRush, Ports, Sessions};
+use couponrush_auth::{AdmissionCodec, TokenCodec};
+use couponrush_domain::services::{CouponRush, Ports, Sessions, WaitingRoom};
 use couponrush_domain::{Password, Username};
-use couponrush_memory::{MemoryAttemptLimiter, MemoryGate, MemoryIdempotency};
+use couponrush_memory::{MemoryAttemptLimiter, MemoryGate, MemoryIdempotency, MemoryWaitingLine};
 use couponrush_sqlite::{GroupCommitLog, GroupCommitWriter, SqliteStore};
 use couponrush_telemetry::metrics::{self as telemetry_metrics, Process};
 use std::future::Future;
@@ -46,6 +46,7 @@ pub struct EmbeddedApp {
     writer_store: SqliteStore,
     writer: GroupCommitWriter,
     sessions: Sessions,
+    room: WaitingRoom,
     pub jwt_secret: String,
     /// `Some` when this start created the admin account.
     pub first_start: Option<FirstStart>,
@@ -95,6 +96,8 @@ impl EmbeddedApp {
             clock: Arc::new(SystemClock),
             spawner: Arc::new(TokioSpawner),
             idempotency: Arc::new(MemoryIdempotency::new()),
+            line: Arc::new(MemoryWaitingLine::new()),
+            admissions: Arc::new(AdmissionCodec::new(jwt_secret.as_bytes())),
         };
         let app = CouponRush::new(ports, config.issue_settings(), config.session_settings());
 
@@ -107,6 +110,7 @@ impl EmbeddedApp {
         tracing::info!(coupons = seeded, "gate rebuilt from the database");
 
         let sessions = app.sessions.clone();
+        let room = app.room.clone();
         let state = Arc::new(AppContext {
             app,
             tokens: TokenCodec::new(jwt_secret.as_bytes(), config.token_ttl()),
@@ -125,6 +129,7 @@ impl EmbeddedApp {
             writer_store,
             writer,
             sessions,
+            room,
             jwt_secret,
             first_start,
         })
@@ -148,12 +153,15 @@ impl EmbeddedApp {
             writer_store,
             writer,
             sessions,
+            room,
             ..
         } = self;
         let _purge = crate::session_purge::spawn(sessions);
+        let room_ticker = crate::room_ticker::spawn(room);
         let pool = store.pool().clone();
         let _pool_gauges = telemetry_metrics::sample_pool(move || (pool.size(), pool.num_idle()));
         crate::serve::serve(listener, router, request_limit, shutdown).await;
+        room_ticker.stop().await;
         // The router (and with it the last handle to the log) is gone: the writer
         // commits what is queued and stops.
         writer.finished().await;

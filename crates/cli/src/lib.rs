@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod instrumented;
 pub mod reconcile;
 pub mod request_limit;
+pub mod room_ticker;
 pub mod secrets;
 pub mod serve;
 pub mod session_purge;

@@ -9,3 +9,4 @@ pub mod gate;
 pub mod idempotency;
 pub mod sessions;
 pub mod stores;
+pub mod waiting_line;

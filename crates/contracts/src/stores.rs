@@ -9,6 +9,7 @@ use couponrush_domain::listing::{CouponQuery, ListCursor, Phase};
 use couponrush_domain::ports::{
     CouponStore, IssuePersister, IssuedCouponStore, PersistOutcome, UserStore,
 };
+use couponrush_domain::waiting_room::{PrequeueOrder, RoomMode, RoomPolicy};
 use couponrush_domain::{
     Coupon, CouponId, CouponName, CouponStatus, CouponType, Discount, IssueRequest, IssuedCoupon,
     PasswordHash, Quantity, RequestId, Role, StoreError, User, UserId, Username,
@@ -74,6 +75,7 @@ fn coupon(total: u64, status: CouponStatus) -> Coupon {
         expires_at: now + Duration::days(30),
         opens_at: None,
         status,
+        room: RoomPolicy::default(),
         created_at: now,
     }
 }
@@ -219,6 +221,10 @@ pub async fn coupons_round_trip_every_field<S: Stores + ?Sized>(store: &S) {
         // Scheduled, to the millisecond.
         opens_at: Some(t0 + Duration::days(1) + Duration::milliseconds(456)),
         status: CouponStatus::Pending,
+        room: RoomPolicy {
+            mode: RoomMode::Always,
+            prequeue: PrequeueOrder::Shuffled,
+        },
         created_at: t0 - Duration::milliseconds(7),
     };
     let percent = Coupon {
@@ -232,6 +238,10 @@ pub async fn coupons_round_trip_every_field<S: Stores + ?Sized>(store: &S) {
         // No opening: NULL, and read back as None.
         opens_at: None,
         status: CouponStatus::Disabled,
+        room: RoomPolicy {
+            mode: RoomMode::Off,
+            prequeue: PrequeueOrder::Fifo,
+        },
         created_at: t0,
     };
     let small = Coupon {
@@ -244,6 +254,7 @@ pub async fn coupons_round_trip_every_field<S: Stores + ?Sized>(store: &S) {
         // An opening already past.
         opens_at: Some(t0 - Duration::hours(1)),
         status: CouponStatus::Active,
+        room: RoomPolicy::default(),
         created_at: t0,
     };
     for c in [&fixed, &percent, &small] {
@@ -256,6 +267,22 @@ pub async fn coupons_round_trip_every_field<S: Stores + ?Sized>(store: &S) {
         assert_eq!(store.issued_count(c.id).await.unwrap(), 0);
     }
     assert_eq!(store.find_coupon(CouponId::new()).await.unwrap(), None);
+    let changed = RoomPolicy {
+        mode: RoomMode::Auto,
+        prequeue: PrequeueOrder::Shuffled,
+    };
+    assert!(store.set_room_policy(small.id, changed).await.unwrap());
+    assert_eq!(
+        store.find_coupon(small.id).await.unwrap().unwrap().room,
+        changed
+    );
+    assert!(
+        !store
+            .set_room_policy(CouponId::new(), changed)
+            .await
+            .unwrap(),
+        "an unknown coupon changes no row"
+    );
 }
 
 pub async fn coupon_status_changes_are_stored<S: Stores + ?Sized>(store: &S) {

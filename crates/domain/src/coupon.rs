@@ -2,6 +2,7 @@
 
 use crate::error::ValidationError;
 use crate::ids::CouponId;
+use crate::waiting_room::RoomPolicy;
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,6 +187,8 @@ pub struct NewCoupon {
     /// When issuing starts; `None` opens at once. May lie in the past.
     pub opens_at: Option<DateTime<Utc>>,
     pub status: CouponStatus,
+    /// The waiting room's mode and pre-queue order.
+    pub room: RoomPolicy,
 }
 
 impl NewCoupon {
@@ -218,6 +221,7 @@ impl NewCoupon {
             expires_at: self.expires_at,
             opens_at: self.opens_at,
             status: self.status,
+            room: self.room,
             created_at,
         }
     }
@@ -237,6 +241,8 @@ pub struct Coupon {
     pub opens_at: Option<DateTime<Utc>>,
     /// The status as stored; read [`Coupon::effective_status`] for decisions.
     pub status: CouponStatus,
+    /// The waiting room's mode and pre-queue order.
+    pub room: RoomPolicy,
     pub created_at: DateTime<Utc>,
 }
 
@@ -302,6 +308,7 @@ pub(crate) mod tests {
             expires_at: now + expires_in,
             opens_at: None,
             status,
+            room: RoomPolicy::default(),
         }
         .into_coupon(CouponId::new(), now)
     }
@@ -356,6 +363,7 @@ pub(crate) mod tests {
                 expires_at,
                 opens_at: None,
                 status,
+                room: RoomPolicy::default(),
             }
             .validate(now)
         };
@@ -431,6 +439,7 @@ pub(crate) mod tests {
                 expires_at,
                 opens_at,
                 status: CouponStatus::Active,
+                room: RoomPolicy::default(),
             }
             .validate(now)
         };

@@ -16,6 +16,7 @@ pub mod session;
 pub mod stored;
 pub mod throttle;
 pub mod user;
+pub mod waiting_room;
 
 pub use coupon::{Coupon, CouponName, CouponStatus, CouponType, Discount, NewCoupon, Quantity};
 pub use error::{StoreError, ValidationError};

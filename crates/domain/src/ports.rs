@@ -14,6 +14,9 @@ use crate::listing::CouponQuery;
 use crate::session::{RefreshTokenHash, RotateOutcome, StoredRefreshToken};
 use crate::throttle::Admission;
 use crate::user::{Password, PasswordHash, User, Username};
+use crate::waiting_room::{
+    LineFigures, Pace, Place, RateBounds, RoomPolicy, RoomSwitch, SharedRoom,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -49,6 +52,8 @@ pub trait CouponStore: Send + Sync {
         id: CouponId,
         status: CouponStatus,
     ) -> Result<bool, StoreError>;
+    /// Sets the coupon's waiting-room policy; false if there is no such coupon.
+    async fn set_room_policy(&self, id: CouponId, room: RoomPolicy) -> Result<bool, StoreError>;
     /// How many coupons of this definition are persisted as issued.
     async fn issued_count(&self, id: CouponId) -> Result<u64, StoreError>;
     /// Coupons whose stored status is `status` (e.g. the ACTIVE ones to warm a gate).
@@ -426,4 +431,66 @@ pub trait SessionStore: Send + Sync {
     /// refused whatever its row says, so nothing is lost). Returns how many went; the
     /// caller repeats while it gets `limit`, so no statement holds locks for long.
     async fn purge_expired(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// One coupon's waiting line: arrival order, heartbeats, admissions, and the room's
+/// shared switch and rate. In process for embedded mode; in Redis for distributed mode,
+/// where every api node shares it. Times are the adapter's own clock (Redis `TIME`),
+/// so the nodes' clocks do not matter.
+///
+/// Contract: a user holds at most one place per line; admission follows line order
+/// (no one is admitted before someone ahead who is still polling); every call that
+/// names a user counts as that user's heartbeat.
+#[async_trait]
+pub trait WaitingLine: Send + Sync {
+    /// Puts `user` at the back, once: a user already waiting keeps the first place,
+    /// and one already admitted keeps the admission. Returns where the user stands.
+    async fn join(&self, coupon: CouponId, user: UserId) -> Result<Place, StoreError>;
+    /// Where `user` stands, marking them alive: the poll is the heartbeat. O(log n).
+    async fn place(&self, coupon: CouponId, user: UserId) -> Result<Place, StoreError>;
+    /// Admits, in line order, as many as are due at `pace` since the last admission,
+    /// dropping waiters not seen for `pace.abandon_after` instead of admitting them;
+    /// drops admissions past their validity; turns a DRAINING room OFF once its line is
+    /// empty. Safe to call from every node at once: what is due is computed from the
+    /// line's own last admission time.
+    async fn admit(&self, coupon: CouponId, pace: Pace) -> Result<LineFigures, StoreError>;
+    /// Uses `user`'s admission: true once per valid admission.
+    async fn take_admission(&self, coupon: CouponId, user: UserId) -> Result<bool, StoreError>;
+    /// Gives back an admission taken by an attempt that failed and may be retried.
+    async fn return_admission(
+        &self,
+        coupon: CouponId,
+        user: UserId,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    /// Draws a random order for everyone in line now, with `seed` (called once, at the
+    /// opening of a coupon whose pre-queue is shuffled). Returns false if it was drawn
+    /// before: a second call changes nothing.
+    async fn shuffle_once(&self, coupon: CouponId, seed: u64) -> Result<bool, StoreError>;
+    /// The switch, rate and bounds every node shares.
+    async fn shared(&self, coupon: CouponId) -> Result<SharedRoom, StoreError>;
+    async fn set_switch(&self, coupon: CouponId, switch: RoomSwitch) -> Result<(), StoreError>;
+    /// Sets the admission rate unless another node set it less than `min_interval`
+    /// ago. Returns the rate in force.
+    async fn propose_rate(
+        &self,
+        coupon: CouponId,
+        rate: f64,
+        min_interval: Duration,
+    ) -> Result<f64, StoreError>;
+    async fn set_bounds(
+        &self,
+        coupon: CouponId,
+        bounds: Option<RateBounds>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Signs and checks admission tokens: short-lived, bound to one user and one coupon,
+/// signed with the server's secret. Single use is the line's part
+/// ([`WaitingLine::take_admission`]).
+pub trait AdmissionSigner: Send + Sync {
+    fn sign(&self, coupon: CouponId, user: UserId, valid_until_ms: i64) -> String;
+    /// The validity of a token for `coupon` and `user`; `None` if the token was not
+    /// signed here for exactly them.
+    fn verify(&self, token: &str, coupon: CouponId, user: UserId) -> Option<i64>;
 }

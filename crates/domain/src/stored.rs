@@ -7,6 +7,7 @@ use crate::coupon::{Coupon, CouponName, CouponStatus, CouponType, Discount, Quan
 use crate::error::StoreError;
 use crate::ids::{CouponId, RequestId, UserId};
 use crate::issue::IssuedCoupon;
+use crate::waiting_room::{PrequeueOrder, RoomMode, RoomPolicy};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -35,6 +36,8 @@ pub struct StoredCoupon {
     /// NULL: open as soon as ACTIVE.
     pub opens_at_ms: Option<i64>,
     pub status: String,
+    pub room_mode: String,
+    pub prequeue: String,
     pub created_at_ms: i64,
 }
 
@@ -54,6 +57,10 @@ impl TryFrom<StoredCoupon> for Coupon {
             expires_at: from_millis(r.expires_at_ms)?,
             opens_at: r.opens_at_ms.map(from_millis).transpose()?,
             status: CouponStatus::parse(&r.status).ok_or_else(|| corrupt("status", &r.status))?,
+            room: RoomPolicy {
+                mode: RoomMode::parse(&r.room_mode).map_err(|e| corrupt("room_mode", e))?,
+                prequeue: PrequeueOrder::parse(&r.prequeue).map_err(|e| corrupt("prequeue", e))?,
+            },
             created_at: from_millis(r.created_at_ms)?,
         })
     }
@@ -97,6 +104,8 @@ mod tests {
             expires_at_ms: 1_900_000_000_000,
             opens_at_ms: Some(1_899_000_000_000),
             status: "ACTIVE".into(),
+            room_mode: "ALWAYS".into(),
+            prequeue: "SHUFFLED".into(),
             created_at_ms: 1_700_000_000_000,
         }
     }
@@ -127,6 +136,10 @@ mod tests {
             },
             StoredCoupon {
                 opens_at_ms: Some(i64::MAX),
+                ..row()
+            },
+            StoredCoupon {
+                room_mode: "SOMETIMES".into(),
                 ..row()
             },
         ];

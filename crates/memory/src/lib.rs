@@ -4,7 +4,9 @@
 mod attempts;
 mod gate;
 mod idempotency;
+mod waiting_line;
 
 pub use attempts::MemoryAttemptLimiter;
 pub use gate::MemoryGate;
 pub use idempotency::MemoryIdempotency;
+pub use waiting_line::MemoryWaitingLine;

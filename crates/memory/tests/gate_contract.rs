@@ -20,3 +20,12 @@ async fn memory_idempotency_meets_its_contract() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_waiting_line_meets_its_contract() {
+    couponrush_contracts::waiting_line::run_all(|| async {
+        Arc::new(couponrush_memory::MemoryWaitingLine::new())
+            as Arc<dyn couponrush_domain::ports::WaitingLine>
+    })
+    .await;
+}

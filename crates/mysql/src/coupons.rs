@@ -6,6 +6,7 @@ use crate::rows::{self, coupon_columns, get, millis};
 use async_trait::async_trait;
 use couponrush_domain::listing::{CouponQuery, Phase};
 use couponrush_domain::ports::CouponStore;
+use couponrush_domain::waiting_room::RoomPolicy;
 use couponrush_domain::{Coupon, CouponId, CouponStatus, StoreError};
 use sqlx::QueryBuilder;
 
@@ -14,7 +15,8 @@ impl CouponStore for MysqlStore {
     async fn insert_coupon(&self, c: &Coupon) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO coupons (id, name, coupon_type, discount_type, discount_value, total_quantity, \
-             expires_at, opens_at, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             expires_at, opens_at, status, room_mode, prequeue, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(c.id.into_uuid())
         .bind(c.name.as_str())
@@ -25,6 +27,8 @@ impl CouponStore for MysqlStore {
         .bind(millis(c.expires_at))
         .bind(c.opens_at.map(millis))
         .bind(c.status.as_str())
+        .bind(c.room.mode.as_str())
+        .bind(c.room.prequeue.as_str())
         .bind(millis(c.created_at))
         .execute(&self.pool)
         .await
@@ -55,6 +59,17 @@ impl CouponStore for MysqlStore {
         // setting the status a coupon already has still answers true.
         let done = sqlx::query("UPDATE coupons SET status = ? WHERE id = ?")
             .bind(status.as_str())
+            .bind(id.into_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_room_policy(&self, id: CouponId, room: RoomPolicy) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE coupons SET room_mode = ?, prequeue = ? WHERE id = ?")
+            .bind(room.mode.as_str())
+            .bind(room.prequeue.as_str())
             .bind(id.into_uuid())
             .execute(&self.pool)
             .await

@@ -19,12 +19,12 @@ where
 }
 
 /// Columns: c_id, name, coupon_type, discount_type, discount_value, total_quantity,
-/// expires_at, opens_at, status, created_at.
+/// expires_at, opens_at, status, room_mode, prequeue, created_at.
 /// A macro rather than a const so queries stay `&'static str` (sqlx refuses runtime SQL).
 macro_rules! coupon_columns {
     () => {
         "c.id AS c_id, c.name, c.coupon_type, c.discount_type, c.discount_value, \
-         c.total_quantity, c.expires_at, c.opens_at, c.status, c.created_at"
+         c.total_quantity, c.expires_at, c.opens_at, c.status, c.room_mode, c.prequeue, c.created_at"
     };
 }
 pub(crate) use coupon_columns;
@@ -40,6 +40,8 @@ pub(crate) fn coupon(row: &MySqlRow) -> Result<Coupon, StoreError> {
         expires_at_ms: get(row, "expires_at")?,
         opens_at_ms: get(row, "opens_at")?,
         status: get(row, "status")?,
+        room_mode: get(row, "room_mode")?,
+        prequeue: get(row, "prequeue")?,
         created_at_ms: get(row, "created_at")?,
     }
     .try_into()

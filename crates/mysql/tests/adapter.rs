@@ -29,6 +29,7 @@ fn coupon(total: u64) -> Coupon {
         expires_at: now + chrono::Duration::days(1),
         opens_at: None,
         status: CouponStatus::Active,
+        room: Default::default(),
         created_at: now,
     }
 }

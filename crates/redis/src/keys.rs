@@ -43,6 +43,32 @@ impl CouponKeys {
     }
 }
 
+/// The keys of one coupon's waiting room, `<prefix>{room:<id>}:…`: a tag of their own
+/// (not the gate's `{coupon:…}`), so a long line and its polls may sit on another
+/// cluster master than the coupon's stock.
+pub(crate) struct RoomKeys {
+    /// Sorted set: user → order number (arrival, or drawn by the shuffle).
+    pub line: String,
+    /// Sorted set: waiting user → last heartbeat (ms).
+    pub seen: String,
+    /// Sorted set: admitted user → valid until (ms), kept a while after expiry.
+    pub admitted: String,
+    /// Hash: order counter, switch, rate, bounds, admission accounting and totals.
+    pub state: String,
+}
+
+impl RoomKeys {
+    pub fn new(prefix: &str, coupon: CouponId) -> Self {
+        let base = format!("{prefix}{{room:{coupon}}}");
+        Self {
+            line: format!("{base}:line"),
+            seen: format!("{base}:seen"),
+            admitted: format!("{base}:admitted"),
+            state: format!("{base}:state"),
+        }
+    }
+}
+
 /// `<prefix>{ratelimit:<name>}`: the limiter's state, and its grants counter next to it.
 pub(crate) fn rate_limit(prefix: &str, name: &str) -> (String, String) {
     let tat = format!("{prefix}{{ratelimit:{name}}}");
@@ -86,6 +112,17 @@ mod tests {
         assert_eq!(tag(&k.holders), want);
         assert_eq!(tag(&k.staging()), want);
         assert!(k.stock.starts_with("app:{"));
+    }
+
+    #[test]
+    fn a_rooms_keys_share_one_hash_tag() {
+        let c = CouponId::new();
+        let k = RoomKeys::new("app:", c);
+        let want = format!("room:{c}");
+        for key in [&k.line, &k.seen, &k.admitted, &k.state] {
+            assert_eq!(tag(key), want);
+            assert!(key.starts_with("app:{room:"));
+        }
     }
 
     #[test]

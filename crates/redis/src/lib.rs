@@ -1,5 +1,6 @@
 //! Redis adapters of distributed mode: [`RedisGate`], the issue gate every api node
-//! shares, and [`RedisRateLimiter`], the rate limit every consumer instance shares.
+//! shares, [`RedisWaitingLine`], the waiting rooms they share, and
+//! [`RedisRateLimiter`], the rate limit every consumer instance shares.
 //!
 //! Each gate step is one Lua script on one multiplexed connection: atomic without
 //! locks or transactions, one round trip, and pipelined with every other caller's.
@@ -17,6 +18,7 @@ pub mod lease;
 mod rate_limit;
 mod scripts;
 mod seed;
+mod waiting_line;
 
 pub use attempts::RedisAttemptLimiter;
 pub use connect::{RESPONSE_TIMEOUT, RedisConnection, connection, connection_with_timeout};
@@ -24,3 +26,4 @@ pub use error::SetupError;
 pub use gate::RedisGate;
 pub use idempotency::RedisIdempotency;
 pub use rate_limit::{RateLimit, RedisRateLimiter};
+pub use waiting_line::RedisWaitingLine;

@@ -19,6 +19,20 @@ pub(crate) static USERNAME_FAILED: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/username_failed.lua")));
 pub(crate) static BUCKET: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/bucket.lua")));
+pub(crate) static LINE_JOIN: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/line_join.lua")));
+pub(crate) static LINE_PLACE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/line_place.lua")));
+pub(crate) static LINE_ADMIT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/line_admit.lua")));
+pub(crate) static LINE_TAKE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/line_take.lua")));
+pub(crate) static LINE_RETURN: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/line_return.lua")));
+pub(crate) static LINE_SHUFFLE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/line_shuffle.lua")));
+pub(crate) static LINE_RATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/line_rate.lua")));
 
 /// Return codes of `reserve.lua`.
 pub(crate) mod reserve {
@@ -33,6 +47,14 @@ pub(crate) mod seed {
     pub const SEEDED: i64 = 1;
     pub const ALREADY_SEEDED: i64 = 0;
     pub const STAGING_LOST: i64 = -1;
+}
+
+/// The first element of what `line_join.lua` and `line_place.lua` return.
+pub(crate) mod place {
+    pub const WAITING: i64 = 0;
+    pub const ADMITTED: i64 = 1;
+    pub const EXPIRED: i64 = 2;
+    pub const ABSENT: i64 = 3;
 }
 
 /// Loads `scripts` into the server's script cache.

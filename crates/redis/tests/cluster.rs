@@ -5,10 +5,12 @@
 
 mod support;
 
-use couponrush_domain::ports::{AttemptLimiter, IdempotencyStore, IssueGate, RateLimiter};
+use couponrush_domain::ports::{
+    AttemptLimiter, IdempotencyStore, IssueGate, RateLimiter, WaitingLine,
+};
 use couponrush_domain::{CouponId, Quantity, UserId};
 use couponrush_redis::{
-    RateLimit, RedisAttemptLimiter, RedisGate, RedisIdempotency, RedisRateLimiter,
+    RateLimit, RedisAttemptLimiter, RedisGate, RedisIdempotency, RedisRateLimiter, RedisWaitingLine,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,6 +54,22 @@ async fn the_attempt_limiter_honours_its_contract_on_a_cluster() {
             let conn = couponrush_redis::connection(&url).await.unwrap();
             Arc::new(RedisAttemptLimiter::new(conn, &support::prefix(), policy).unwrap())
                 as Arc<dyn AttemptLimiter>
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiting_line_honours_its_contract_on_a_cluster() {
+    let url = cluster();
+    couponrush_contracts::waiting_line::run_all(|| {
+        let url = url.clone();
+        async move {
+            Arc::new(
+                RedisWaitingLine::connect(&url, &support::prefix())
+                    .await
+                    .unwrap(),
+            ) as Arc<dyn WaitingLine>
         }
     })
     .await;

@@ -184,6 +184,52 @@ impl TestApp {
         .await
     }
 
+    /// An issue request carrying the waiting room's admission token.
+    pub async fn issue_admitted(&self, token: &str, coupon: Uuid, admission: &str) -> Reply {
+        self.call_with(
+            Method::POST,
+            &format!("/api/coupons/{coupon}/issue"),
+            Some(token),
+            None,
+            &[("Admission-Token", admission)],
+        )
+        .await
+        .0
+    }
+
+    /// `GET /api/coupons/{id}/queue`: where the caller stands in the line.
+    pub async fn queue(&self, token: &str, coupon: Uuid) -> Reply {
+        self.call(
+            Method::GET,
+            &format!("/api/coupons/{coupon}/queue"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    /// The admin view of a coupon's waiting room.
+    pub async fn room_state(&self, coupon: Uuid) -> Reply {
+        self.call(
+            Method::GET,
+            &format!("/api/admin/coupons/{coupon}/waiting-room"),
+            Some(&self.admin_token),
+            None,
+        )
+        .await
+    }
+
+    /// Sets a coupon's waiting room (mode, pre-queue order, rate bounds) as admin.
+    pub async fn configure_room(&self, coupon: Uuid, body: &Value) -> Reply {
+        self.call(
+            Method::PUT,
+            &format!("/api/admin/coupons/{coupon}/waiting-room"),
+            Some(&self.admin_token),
+            Some(body),
+        )
+        .await
+    }
+
     pub async fn issue_state(&self, token: &str, coupon: Uuid) -> Reply {
         self.call(
             Method::GET,

@@ -57,6 +57,14 @@ impl<S: CouponStore + 'static> CouponStore for CountingStore<S> {
         self.inner.set_coupon_status(id, status).await
     }
 
+    async fn set_room_policy(
+        &self,
+        id: CouponId,
+        room: couponrush_domain::waiting_room::RoomPolicy,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_room_policy(id, room).await
+    }
+
     async fn issued_count(&self, id: CouponId) -> Result<u64, StoreError> {
         self.inner.issued_count(id).await
     }

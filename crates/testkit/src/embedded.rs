@@ -36,6 +36,9 @@ impl TestApp {
             data_dir: dir.path().to_path_buf(),
             admin_username: ADMIN_USERNAME.into(),
             admin_password: Some(ADMIN_PASSWORD.into()),
+            // AUTO rooms stay off unless a test turns them on: a debug build under
+            // parallel tests is slow, and these tests check outcomes.
+            room_on_p95_ms: 3_600_000,
             ..Config::default()
         };
         tweak(&mut config);

@@ -32,6 +32,7 @@ fn settings() -> IssueSettings {
         // Debug build, every test in parallel: these tests count reads, not time.
         gate_seed_wait: Duration::from_secs(60),
         idempotency_key_ttl: Duration::from_secs(60),
+        room: couponrush_cli::config::Config::default().room_settings(),
     }
 }
 
@@ -46,6 +47,7 @@ fn coupon(total: u64) -> Coupon {
         expires_at: now + chrono::Duration::days(1),
         opens_at: None,
         status: CouponStatus::Active,
+        room: Default::default(),
         created_at: now,
     }
 }
@@ -93,6 +95,8 @@ where
         clock: Arc::new(SystemClock),
         spawner: Arc::new(TokioSpawner),
         idempotency: Arc::new(couponrush_memory::MemoryIdempotency::new()),
+        line: Arc::new(couponrush_memory::MemoryWaitingLine::new()),
+        admissions: Arc::new(couponrush_auth::AdmissionCodec::new(b"stampede")),
     }
 }
 
@@ -274,6 +278,7 @@ fn new_coupon(total: u64) -> NewCoupon {
         expires_at: chrono::Utc::now() + chrono::Duration::days(1),
         opens_at: None,
         status: CouponStatus::Active,
+        room: Default::default(),
     }
 }
 

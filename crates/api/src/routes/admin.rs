@@ -1,15 +1,19 @@
 //! Operator views: where a coupon's stock stands (used by the load generator's verdict),
 //! and the failed events of distributed mode with their replay.
 
-use crate::dto::{CouponStatsResponse, FailedEventResponse, ListQuery};
+use crate::dto::{
+    ConfigureRoomRequest, CouponStatsResponse, FailedEventResponse, ListQuery, RoomStateResponse,
+};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AdminUser, ApiPath};
+use crate::extract::{AdminUser, ApiJson, ApiPath};
 use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use couponrush_domain::CouponId;
 use couponrush_domain::ports::ReplayError;
+use couponrush_domain::services::RoomReport;
+use couponrush_domain::waiting_room::{RateBounds, RoomPolicy};
+use couponrush_domain::{Coupon, CouponId, ValidationError};
 use uuid::Uuid;
 
 #[utoipa::path(get, path = "/api/admin/coupons/{id}/stats", tag = "admin", security(("bearer" = [])),
@@ -74,5 +78,77 @@ pub async fn replay_failed_event(
             e.to_string(),
         )),
         Err(ReplayError::Store(e)) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/admin/coupons/{id}/waiting-room", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "coupon id")),
+    responses((status = 200, description = "The room as the answering node saw it at its last tick", body = RoomStateResponse),
+              (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
+              (status = 503, description = "ISSUE_UNAVAILABLE: the line's store cannot be reached", body = ErrorBody)))]
+pub async fn room_state(
+    State(s): State<ApiState>,
+    _admin: AdminUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<RoomStateResponse>, ApiError> {
+    let coupon = CouponId::from_uuid(id);
+    let (definition, _) = s.app.catalog.get(coupon).await?;
+    let report = s.app.room.report(coupon).await?;
+    Ok(Json(room_state_response(&definition, &report)))
+}
+
+#[utoipa::path(put, path = "/api/admin/coupons/{id}/waiting-room", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "coupon id")), request_body = ConfigureRoomRequest,
+    responses((status = 200, body = RoomStateResponse),
+              (status = 400, description = "VALIDATION_FAILED: rates out of 1 ≤ minRate ≤ maxRate ≤ 1,000,000, or only one of them given", body = ErrorBody),
+              (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
+              (status = 503, description = "ISSUE_UNAVAILABLE: the line's store cannot be reached", body = ErrorBody)))]
+pub async fn configure_room(
+    State(s): State<ApiState>,
+    _admin: AdminUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ConfigureRoomRequest>,
+) -> Result<Json<RoomStateResponse>, ApiError> {
+    let coupon = CouponId::from_uuid(id);
+    let bounds = match (body.min_rate, body.max_rate) {
+        (Some(min), Some(max)) => Some(Some(RateBounds::new(min, max)?)),
+        (None, None) if body.reset_rates => Some(None),
+        (None, None) => None,
+        _ => {
+            return Err(
+                ValidationError::new("minRate", "minRate and maxRate are set together").into(),
+            );
+        }
+    };
+    let (mut definition, _) = s.app.catalog.get(coupon).await?;
+    if body.mode.is_some() || body.prequeue.is_some() {
+        let policy = RoomPolicy {
+            mode: body.mode.map_or(definition.room.mode, Into::into),
+            prequeue: body.prequeue.map_or(definition.room.prequeue, Into::into),
+        };
+        definition = s.app.catalog.set_room_policy(coupon, policy).await?;
+    }
+    if let Some(bounds) = bounds {
+        s.app.room.set_bounds(coupon, bounds).await?;
+    }
+    let report = s.app.room.report(coupon).await?;
+    Ok(Json(room_state_response(&definition, &report)))
+}
+
+fn room_state_response(coupon: &Coupon, r: &RoomReport) -> RoomStateResponse {
+    RoomStateResponse {
+        coupon_id: coupon.id.into_uuid(),
+        mode: coupon.room.mode.as_str(),
+        prequeue: coupon.room.prequeue.as_str(),
+        state: r.switch.as_str(),
+        waiting: r.waiting,
+        admitted_total: r.admitted_total,
+        abandoned_total: r.abandoned_total,
+        admission_rate: r.rate,
+        admitted_per_second: r.admitted_per_sec,
+        min_rate: r.bounds.min,
+        max_rate: r.bounds.max,
+        p95_ms: r.p95.map(|p| p.as_secs_f64() * 1000.0),
+        remaining: r.remaining,
     }
 }

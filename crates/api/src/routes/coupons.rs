@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use couponrush_domain::services::ListRequest;
+use couponrush_domain::waiting_room::{PrequeueOrder, RoomMode, RoomPolicy};
 use couponrush_domain::{CouponId, CouponName, CouponStatus, Discount, NewCoupon, Quantity};
 use uuid::Uuid;
 
@@ -31,6 +32,10 @@ pub async fn create(
         expires_at: body.expires_at,
         opens_at: body.opens_at,
         status: body.status.map_or(CouponStatus::Active, Into::into),
+        room: RoomPolicy {
+            mode: body.waiting_room.map_or(RoomMode::default(), Into::into),
+            prequeue: body.prequeue.map_or(PrequeueOrder::default(), Into::into),
+        },
     };
     let coupon = s.app.catalog.create(new).await?;
     let location = format!("/api/coupons/{}", coupon.id);

@@ -3,7 +3,7 @@
 //! Expected outcomes of a rush (SOLD_OUT, ALREADY_ISSUED) are 200 with a result, as in
 //! the seed, so load tools do not count them as errors; ACCEPTED is 202.
 
-use crate::dto::{IssueResponse, IssueStateResponse};
+use crate::dto::{IssueResponse, IssueStateResponse, QueueStatusResponse};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, AuthUser};
 use crate::state::ApiState;
@@ -11,22 +11,25 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use couponrush_domain::services::{Answered, IssueError};
+use couponrush_domain::services::{IssueError, QueueStatus, RoomAnswer};
 use couponrush_domain::{CouponId, IdempotencyKey, IssueOutcome, ValidationError};
-use couponrush_telemetry::metrics::names::ISSUE_OUTCOMES_TOTAL;
+use couponrush_telemetry::metrics::names::{ISSUE_OUTCOMES_TOTAL, ROOM_POLLS_TOTAL};
 use uuid::Uuid;
 
 /// The request header naming an idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The request header carrying the waiting room's admission token.
+pub const ADMISSION_TOKEN: &str = "admission-token";
 /// The answer header that marks an answer given again for a repeated key.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 #[utoipa::path(post, path = "/api/coupons/{id}/issue", tag = "issue", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "coupon id"),
+           ("Admission-Token" = Option<String>, Header, description = "While the coupon's waiting room is on: the token `GET /api/coupons/{id}/queue` handed out when the caller was admitted (single use, bound to caller and coupon, valid for `admission_ttl_secs`). Without a valid one the caller is put in line (QUEUED), not served"),
            ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, chosen by the client per attempt to get a coupon. A retry with the same key (same user, same coupon) within `idempotency_key_ttl_secs` (1 h) gets the first answer again, marked `Idempotent-Replayed: true`, without a second attempt. Only ACCEPTED, SOLD_OUT and ALREADY_ISSUED are kept; an error frees the key, so its retry runs again")),
     responses((status = 202, description = "ACCEPTED: reserved and durably recorded", body = IssueResponse,
                 headers(("Idempotent-Replayed" = String, description = "`true` when this is the kept answer of an earlier request with the same Idempotency-Key"))),
-              (status = 200, description = "SOLD_OUT or ALREADY_ISSUED", body = IssueResponse,
+              (status = 200, description = "SOLD_OUT or ALREADY_ISSUED; or QUEUED with `position`, `etaSeconds`, `beyondStock` and `pollAfterMs` while the waiting room is on", body = IssueResponse,
                 headers(("Idempotent-Replayed" = String, description = "`true` when this is the kept answer of an earlier request with the same Idempotency-Key"))),
               (status = 400, description = "VALIDATION_FAILED (field `Idempotency-Key`): the key is empty, longer than 255 characters or not visible ASCII", body = ErrorBody),
               (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
@@ -40,31 +43,36 @@ pub async fn issue(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let coupon = CouponId::from_uuid(id);
-    let answered = match headers.get(IDEMPOTENCY_KEY) {
-        None => s
-            .app
-            .issuing
-            .issue(coupon, user.user_id)
-            .await
-            .map(|outcome| Answered {
-                outcome,
-                replayed: false,
-            }),
-        Some(raw) => {
-            let key = raw
-                .to_str()
+    let key = match headers.get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(raw) => Some(
+            raw.to_str()
                 .map_err(|_| {
                     ValidationError::new("Idempotency-Key", "must be visible ASCII characters")
                 })
-                .and_then(IdempotencyKey::parse)?;
-            s.app
-                .issuing
-                .issue_with_key(coupon, user.user_id, key)
-                .await
+                .and_then(IdempotencyKey::parse)?,
+        ),
+    };
+    // An unreadable token is no token: the caller is put in line, not refused.
+    let admission = headers.get(ADMISSION_TOKEN).and_then(|v| v.to_str().ok());
+    let answered = s.app.room.issue(coupon, user.user_id, admission, key).await;
+    count_outcome(&answered);
+    let answered = match answered? {
+        RoomAnswer::Issued(answered) => answered,
+        RoomAnswer::Queued(queued) => {
+            return Ok((
+                StatusCode::OK,
+                Json(IssueResponse {
+                    result: "QUEUED",
+                    position: Some(queued.position),
+                    eta_seconds: Some(queued.estimate.eta_seconds),
+                    beyond_stock: Some(queued.estimate.beyond_stock),
+                    poll_after_ms: Some(queued.estimate.poll_after.as_millis() as u64),
+                }),
+            )
+                .into_response());
         }
     };
-    count_outcome(&answered);
-    let answered = answered?;
     let status = if answered.outcome == IssueOutcome::Accepted {
         StatusCode::ACCEPTED
     } else {
@@ -74,6 +82,7 @@ pub async fn issue(
         status,
         Json(IssueResponse {
             result: answered.outcome.as_str(),
+            ..IssueResponse::default()
         }),
     )
         .into_response();
@@ -88,15 +97,19 @@ pub async fn issue(
 
 /// One count per answer of the issue use case (requests refused before it, by the
 /// token or path checks, are not issue outcomes). Static keys: no allocation per call.
-fn count_outcome(result: &Result<Answered, IssueError>) {
-    let counter = match result.as_ref().map(|a| a.outcome) {
-        Ok(IssueOutcome::Accepted) => {
+fn count_outcome(result: &Result<RoomAnswer, IssueError>) {
+    let counter = match result.as_ref().map(|a| match a {
+        RoomAnswer::Issued(answered) => Some(answered.outcome),
+        RoomAnswer::Queued(_) => None,
+    }) {
+        Ok(None) => metrics::counter!(ISSUE_OUTCOMES_TOTAL, "result" => "queued"),
+        Ok(Some(IssueOutcome::Accepted)) => {
             metrics::counter!(ISSUE_OUTCOMES_TOTAL, "result" => "accepted")
         }
-        Ok(IssueOutcome::SoldOut) => {
+        Ok(Some(IssueOutcome::SoldOut)) => {
             metrics::counter!(ISSUE_OUTCOMES_TOTAL, "result" => "sold_out")
         }
-        Ok(IssueOutcome::AlreadyIssued) => {
+        Ok(Some(IssueOutcome::AlreadyIssued)) => {
             metrics::counter!(ISSUE_OUTCOMES_TOTAL, "result" => "already_issued")
         }
         Err(IssueError::CouponNotFound) => {
@@ -137,5 +150,59 @@ pub async fn state(
         .await?;
     Ok(Json(IssueStateResponse {
         state: state.as_str(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/coupons/{id}/queue", tag = "issue", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "coupon id")),
+    responses((status = 200, description = "Where the caller stands in the coupon's waiting line. The poll is the heartbeat: a waiter who does not poll for `abandon_after_secs` loses the place. O(log n) on the server", body = QueueStatusResponse),
+              (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
+              (status = 503, description = "ISSUE_UNAVAILABLE: the line's store cannot be reached; retry after the Retry-After header's seconds", body = ErrorBody)))]
+pub async fn queue(
+    State(s): State<ApiState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<QueueStatusResponse>, ApiError> {
+    let status = s
+        .app
+        .room
+        .poll(CouponId::from_uuid(id), user.user_id)
+        .await?;
+    let bare = |status| QueueStatusResponse {
+        status,
+        position: None,
+        eta_seconds: None,
+        beyond_stock: None,
+        poll_after_ms: None,
+        admission_token: None,
+        valid_until: None,
+    };
+    let label = match &status {
+        QueueStatus::Waiting(_) => "waiting",
+        QueueStatus::Admitted { .. } => "admitted",
+        QueueStatus::SoldOut => "sold_out",
+        QueueStatus::Expired => "expired",
+        QueueStatus::NotInQueue => "not_in_queue",
+    };
+    metrics::counter!(ROOM_POLLS_TOTAL, "status" => label).increment(1);
+    Ok(Json(match status {
+        QueueStatus::Waiting(queued) => QueueStatusResponse {
+            position: Some(queued.position),
+            eta_seconds: Some(queued.estimate.eta_seconds),
+            beyond_stock: Some(queued.estimate.beyond_stock),
+            poll_after_ms: Some(queued.estimate.poll_after.as_millis() as u64),
+            ..bare("WAITING")
+        },
+        QueueStatus::Admitted {
+            token,
+            valid_until_ms,
+        } => QueueStatusResponse {
+            admission_token: Some(token),
+            valid_until: chrono::DateTime::from_timestamp_millis(valid_until_ms),
+            ..bare("ADMITTED")
+        },
+        QueueStatus::SoldOut => bare("SOLD_OUT"),
+        QueueStatus::Expired => bare("EXPIRED"),
+        QueueStatus::NotInQueue => bare("NOT_IN_QUEUE"),
     }))
 }

@@ -8,6 +8,7 @@ use crate::ports::{Clock, CouponStore};
 use crate::services::CouponCache;
 use crate::services::gate_seeding::GateSeeding;
 use crate::user::Role;
+use crate::waiting_room::RoomPolicy;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -112,6 +113,26 @@ impl Catalog {
                 tracing::warn!(coupon_id = %id, error = %e, "could not seed the gate of an activated coupon");
             }
         }
+        Ok(coupon)
+    }
+
+    /// Sets the coupon's waiting-room policy: this process's issue path sees it at
+    /// once, the others within the cache TTL.
+    pub async fn set_room_policy(
+        &self,
+        id: CouponId,
+        room: RoomPolicy,
+    ) -> Result<Coupon, CatalogError> {
+        let mut coupon = self
+            .coupons
+            .find_coupon(id)
+            .await?
+            .ok_or(CatalogError::NotFound)?;
+        if !self.coupons.set_room_policy(id, room).await? {
+            return Err(CatalogError::NotFound);
+        }
+        coupon.room = room;
+        self.cache.put(coupon.clone());
         Ok(coupon)
     }
 

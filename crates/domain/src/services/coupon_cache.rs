@@ -213,6 +213,13 @@ mod tests {
         ) -> Result<bool, StoreError> {
             unreachable!()
         }
+        async fn set_room_policy(
+            &self,
+            _: CouponId,
+            _: crate::waiting_room::RoomPolicy,
+        ) -> Result<bool, StoreError> {
+            unreachable!()
+        }
         async fn issued_count(&self, _: CouponId) -> Result<u64, StoreError> {
             unreachable!()
         }
@@ -242,6 +249,7 @@ mod tests {
                 expires_at: now + chrono::Duration::days(1),
                 opens_at: None,
                 status: CouponStatus::Active,
+                room: Default::default(),
                 created_at: now,
             },
             reads: AtomicUsize::new(0),

@@ -109,7 +109,7 @@ impl Issuing {
         }
     }
 
-    async fn coupon(&self, id: CouponId) -> Result<Arc<Coupon>, IssueError> {
+    pub(crate) async fn coupon(&self, id: CouponId) -> Result<Arc<Coupon>, IssueError> {
         self.cache.get(id).await?.ok_or(IssueError::CouponNotFound)
     }
 

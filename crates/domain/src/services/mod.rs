@@ -9,6 +9,7 @@ pub mod issuing;
 pub mod reconciling;
 pub mod sessions;
 mod single_flight;
+pub mod waiting_room;
 pub mod wallet;
 
 pub use accounts::{Accounts, LoginError, SignupError};
@@ -18,11 +19,13 @@ pub use gate_seeding::{GateSeeding, SeedError};
 pub use issuing::{Answered, CouponStats, IssueError, Issuing};
 pub use reconciling::{Reconciler, Reconciliation};
 pub use sessions::{IssuedRefresh, Refreshed, SessionError, Sessions};
+pub use waiting_room::{QueueStatus, Queued, RoomAnswer, RoomReport, RoomSettings, WaitingRoom};
 pub use wallet::{UseError, Wallet};
 
 use crate::ports::{
-    AttemptLimiter, Clock, CouponStore, IdempotencyStore, IssueGate, IssueLog, IssuedCouponStore,
-    LogDrain, ParkedHolders, PasswordHasher, SessionStore, Spawner, UserStore,
+    AdmissionSigner, AttemptLimiter, Clock, CouponStore, IdempotencyStore, IssueGate, IssueLog,
+    IssuedCouponStore, LogDrain, ParkedHolders, PasswordHasher, SessionStore, Spawner, UserStore,
+    WaitingLine,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +53,10 @@ pub struct Ports {
     pub spawner: Arc<dyn Spawner>,
     /// Idempotency keys of issue requests (shared by every api node in distributed mode).
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The waiting rooms' lines (shared by every api node in distributed mode).
+    pub line: Arc<dyn WaitingLine>,
+    /// Signs and checks the waiting room's admission tokens.
+    pub admissions: Arc<dyn AdmissionSigner>,
 }
 
 /// All use cases of one process.
@@ -59,6 +66,8 @@ pub struct CouponRush {
     pub sessions: Sessions,
     pub catalog: Catalog,
     pub issuing: Issuing,
+    /// The front door of the issue path: the waiting room, then `issuing`.
+    pub room: WaitingRoom,
     pub wallet: Wallet,
 }
 
@@ -73,6 +82,7 @@ pub struct IssueSettings {
     pub gate_seed_wait: Duration,
     /// How long an idempotency key and its answer are kept.
     pub idempotency_key_ttl: Duration,
+    pub room: RoomSettings,
 }
 
 /// How long signed-in sessions last.
@@ -97,6 +107,12 @@ impl CouponRush {
             ports.clock.clone(),
             settings.gate_seed_wait,
         ));
+        let issuing = Issuing::new(
+            &ports,
+            cache.clone(),
+            seeding.clone(),
+            settings.idempotency_key_ttl,
+        );
         Self {
             accounts: Accounts::new(
                 ports.users.clone(),
@@ -115,7 +131,15 @@ impl CouponRush {
                 seeding.clone(),
                 ports.clock.clone(),
             ),
-            issuing: Issuing::new(&ports, cache, seeding, settings.idempotency_key_ttl),
+            issuing: issuing.clone(),
+            room: WaitingRoom::new(
+                issuing,
+                ports.line.clone(),
+                ports.admissions.clone(),
+                ports.gate.clone(),
+                ports.clock.clone(),
+                settings.room,
+            ),
             wallet: Wallet::new(ports.coupons, ports.issued, ports.clock),
         }
     }

@@ -109,6 +109,9 @@ pub fn register(process: Process) {
                     .increment(0);
             }
         }
+        for status in names::ROOM_POLL_STATUSES {
+            metrics::counter!(names::ROOM_POLLS_TOTAL, "status" => status).increment(0);
+        }
         for action in names::THROTTLED_ACTIONS {
             metrics::counter!(names::AUTH_THROTTLED_TOTAL, "action" => action).increment(0);
         }

@@ -73,15 +73,32 @@ pub const RECONCILE_RETURNED_TOTAL: &str = "couponrush_reconcile_returned_total"
 pub const RECONCILE_PARKED_UNITS: &str = "couponrush_reconcile_parked_units";
 pub const PASSWORD_HASHES_TOTAL: &str = "couponrush_password_hashes_total";
 pub const AUTH_THROTTLED_TOTAL: &str = "couponrush_auth_throttled_total";
+pub const ROOM_WAITING: &str = "couponrush_room_waiting";
+pub const ROOM_STATE: &str = "couponrush_room_state";
+pub const ROOM_ADMISSION_RATE: &str = "couponrush_room_admission_rate";
+pub const ROOM_ADMITTED_PER_SECOND: &str = "couponrush_room_admitted_per_second";
+pub const ROOM_ADMITTED_TOTAL: &str = "couponrush_room_admitted_total";
+pub const ROOM_ABANDONED_TOTAL: &str = "couponrush_room_abandoned_total";
+pub const ROOM_POLLS_TOTAL: &str = "couponrush_room_polls_total";
 
 /// The `result` label values of [`ISSUE_OUTCOMES_TOTAL`].
-pub const ISSUE_RESULTS: [&str; 6] = [
+pub const ISSUE_RESULTS: [&str; 7] = [
     "accepted",
     "sold_out",
     "already_issued",
     "not_found",
     "not_active",
     "unavailable",
+    "queued",
+];
+
+/// The `status` label values of [`ROOM_POLLS_TOTAL`].
+pub const ROOM_POLL_STATUSES: [&str; 5] = [
+    "waiting",
+    "admitted",
+    "sold_out",
+    "expired",
+    "not_in_queue",
 ];
 
 /// The `op` label values of [`PASSWORD_HASHES_TOTAL`].
@@ -136,6 +153,13 @@ pub const FAMILIES: &[Family] = &[
     Family { name: PASSWORD_HASHES_TOTAL, kind: Counter, labels: &["op", "outcome"], processes: HTTP, help: "Password hash and verify jobs of the bounded hash pool, by outcome." },
     Family { name: AUTH_THROTTLED_TOTAL, kind: Counter, labels: &["action"], processes: HTTP, help: "Logins and signups refused 429 TOO_MANY_ATTEMPTS before any hashing." },
     Family { name: RECONCILE_PARKED_UNITS, kind: Gauge, labels: &[], processes: &[Api], help: "Units the gate keeps for users whose record is a failed event awaiting replay, found by the last reconciliation pass of this node (not stranded, not given back)." },
+    Family { name: ROOM_WAITING, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "Users in a coupon's waiting line, as of this node's last tick." },
+    Family { name: ROOM_STATE, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "A waiting room's switch: 0 OFF, 1 ON, 2 DRAINING." },
+    Family { name: ROOM_ADMISSION_RATE, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "The admission controller's rate (admissions per second), shared by every node." },
+    Family { name: ROOM_ADMITTED_PER_SECOND, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "Admissions per second as measured (smoothed over two windows)." },
+    Family { name: ROOM_ADMITTED_TOTAL, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "Admissions ever given in a coupon's line (shared: every node reports the same total)." },
+    Family { name: ROOM_ABANDONED_TOTAL, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "Waiters dropped from a coupon's line for not polling (shared total)." },
+    Family { name: ROOM_POLLS_TOTAL, kind: Counter, labels: &["status"], processes: HTTP, help: "Waiting-line polls answered by this node, by the status told." },
 ];
 
 /// The families a process of this kind serves.

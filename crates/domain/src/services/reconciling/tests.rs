@@ -58,6 +58,13 @@ impl CouponStore for World {
     async fn set_coupon_status(&self, _: CouponId, _: CouponStatus) -> Result<bool, StoreError> {
         unimplemented!("not used by reconciliation")
     }
+    async fn set_room_policy(
+        &self,
+        _: CouponId,
+        _: crate::waiting_room::RoomPolicy,
+    ) -> Result<bool, StoreError> {
+        unimplemented!("not used by reconciliation")
+    }
     async fn issued_count(&self, _: CouponId) -> Result<u64, StoreError> {
         Ok(self.state.lock().rows.len() as u64)
     }

@@ -1,0 +1,338 @@
+//! The [`WaitingLine`] contract. Call [`run_all`] from an adapter's test with a factory
+//! for fresh, empty lines; each check panics with a message on violation.
+
+use couponrush_domain::ports::WaitingLine;
+use couponrush_domain::waiting_room::{Pace, Place, RateBounds, RoomSwitch, SharedRoom};
+use couponrush_domain::{CouponId, UserId};
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn run_all<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn WaitingLine>>,
+{
+    a_user_holds_one_place_in_arrival_order(make().await).await;
+    admission_follows_the_line_at_its_pace(make().await).await;
+    an_admission_is_used_once_and_can_be_given_back(make().await).await;
+    waiters_who_stop_polling_are_dropped_not_admitted(make().await).await;
+    an_unused_admission_expires_and_its_holder_may_join_again(make().await).await;
+    the_shuffle_draws_one_order_once(make().await).await;
+    the_shared_state_is_kept_and_a_rate_is_set_once_per_interval(make().await).await;
+    a_draining_room_turns_off_once_its_line_is_empty(make().await).await;
+    concurrent_joins_get_distinct_places(make().await).await;
+    lines_are_independent(make().await).await;
+    a_slow_rate_is_kept_when_asked_often(make().await).await;
+}
+
+/// A pace that admits up to `burst` at once, as fast as asked.
+pub fn fast(burst: u32) -> Pace {
+    Pace {
+        rate_per_sec: 1_000_000.0,
+        burst,
+        abandon_after: Duration::from_secs(60),
+        admission_ttl: Duration::from_secs(30),
+    }
+}
+
+fn waiting(position: u64) -> Place {
+    Place::Waiting { position }
+}
+
+pub async fn a_user_holds_one_place_in_arrival_order(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let users: Vec<UserId> = (0..3).map(|_| UserId::new()).collect();
+    for (i, u) in users.iter().enumerate() {
+        assert_eq!(line.join(c, *u).await.unwrap(), waiting(i as u64 + 1));
+    }
+    assert_eq!(
+        line.join(c, users[0]).await.unwrap(),
+        waiting(1),
+        "joining again keeps the first place"
+    );
+    assert_eq!(line.place(c, users[1]).await.unwrap(), waiting(2));
+    assert_eq!(line.place(c, users[2]).await.unwrap(), waiting(3));
+    assert_eq!(line.place(c, UserId::new()).await.unwrap(), Place::Absent);
+    let figures = line.admit(c, fast(0)).await.unwrap();
+    assert_eq!(figures.waiting, 3, "a burst of 0 admits nobody");
+    assert_eq!(figures.admitted_now, 0);
+}
+
+pub async fn admission_follows_the_line_at_its_pace(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let users: Vec<UserId> = (0..5).map(|_| UserId::new()).collect();
+    for u in &users {
+        line.join(c, *u).await.unwrap();
+    }
+    let figures = line.admit(c, fast(2)).await.unwrap();
+    assert_eq!(figures.admitted_now, 2);
+    assert_eq!(figures.waiting, 3);
+    assert_eq!(figures.admitted_total, 2);
+    for u in &users[..2] {
+        assert!(
+            matches!(line.place(c, *u).await.unwrap(), Place::Admitted { .. }),
+            "the first two are admitted"
+        );
+    }
+    assert_eq!(line.place(c, users[2]).await.unwrap(), waiting(1));
+    assert_eq!(line.place(c, users[4]).await.unwrap(), waiting(3));
+    // One per second with a burst of one: what is due follows the time since the
+    // last admission, whoever calls.
+    let slow = Pace {
+        rate_per_sec: 1.0,
+        burst: 1,
+        ..fast(1)
+    };
+    assert_eq!(
+        line.admit(c, slow).await.unwrap().admitted_now,
+        0,
+        "nothing is due a moment after the last admission at 1/s"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(line.admit(c, slow).await.unwrap().admitted_now, 1);
+    assert_eq!(line.admit(c, slow).await.unwrap().admitted_now, 0);
+    assert!(
+        matches!(
+            line.place(c, users[2]).await.unwrap(),
+            Place::Admitted { .. }
+        ),
+        "the third in line went next"
+    );
+    assert_eq!(line.place(c, users[3]).await.unwrap(), waiting(1));
+}
+
+pub async fn an_admission_is_used_once_and_can_be_given_back(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let (a, b) = (UserId::new(), UserId::new());
+    line.join(c, a).await.unwrap();
+    line.join(c, b).await.unwrap();
+    assert!(
+        !line.take_admission(c, a).await.unwrap(),
+        "a waiter has no admission"
+    );
+    line.admit(c, fast(1)).await.unwrap();
+    assert!(
+        matches!(line.join(c, a).await.unwrap(), Place::Admitted { .. }),
+        "joining again keeps the admission"
+    );
+    assert!(line.take_admission(c, a).await.unwrap());
+    assert!(!line.take_admission(c, a).await.unwrap(), "single use");
+    assert_eq!(line.place(c, a).await.unwrap(), Place::Absent);
+    line.return_admission(c, a, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(matches!(
+        line.place(c, a).await.unwrap(),
+        Place::Admitted { .. }
+    ));
+    assert!(line.take_admission(c, a).await.unwrap());
+    assert!(!line.take_admission(c, b).await.unwrap());
+}
+
+pub async fn waiters_who_stop_polling_are_dropped_not_admitted(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let (gone, stays) = (UserId::new(), UserId::new());
+    line.join(c, gone).await.unwrap();
+    line.join(c, stays).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(line.place(c, stays).await.unwrap(), waiting(2));
+    let pace = Pace {
+        abandon_after: Duration::from_millis(500),
+        ..fast(10)
+    };
+    let figures = line.admit(c, pace).await.unwrap();
+    assert_eq!(figures.admitted_now, 1, "only the one still polling");
+    assert_eq!(figures.abandoned_total, 1);
+    assert_eq!(figures.waiting, 0);
+    assert_eq!(line.place(c, gone).await.unwrap(), Place::Absent);
+    assert!(matches!(
+        line.place(c, stays).await.unwrap(),
+        Place::Admitted { .. }
+    ));
+}
+
+pub async fn an_unused_admission_expires_and_its_holder_may_join_again(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let (a, b) = (UserId::new(), UserId::new());
+    line.join(c, a).await.unwrap();
+    let pace = Pace {
+        admission_ttl: Duration::from_millis(300),
+        ..fast(1)
+    };
+    line.admit(c, pace).await.unwrap();
+    line.join(c, b).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(line.place(c, a).await.unwrap(), Place::Expired);
+    assert!(!line.take_admission(c, a).await.unwrap(), "expired");
+    line.admit(c, fast(0)).await.unwrap();
+    assert_eq!(
+        line.place(c, a).await.unwrap(),
+        Place::Expired,
+        "an expiry is still told after the next step"
+    );
+    assert_eq!(
+        line.join(c, a).await.unwrap(),
+        waiting(2),
+        "back of the line"
+    );
+}
+
+pub async fn the_shuffle_draws_one_order_once(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let users: Vec<UserId> = (0..50).map(|_| UserId::new()).collect();
+    for u in &users {
+        line.join(c, *u).await.unwrap();
+    }
+    assert!(line.shuffle_once(c, 42).await.unwrap());
+    let mut positions = Vec::new();
+    for u in &users {
+        match line.place(c, *u).await.unwrap() {
+            Place::Waiting { position } => positions.push(position),
+            other => panic!("still waiting after the shuffle, got {other:?}"),
+        }
+    }
+    let distinct: HashSet<u64> = positions.iter().copied().collect();
+    assert_eq!(distinct, (1..=50).collect(), "a permutation of the places");
+    assert_ne!(
+        positions,
+        (1..=50).collect::<Vec<_>>(),
+        "not the order of arrival"
+    );
+    assert!(
+        !line.shuffle_once(c, 7).await.unwrap(),
+        "drawn once per line"
+    );
+    let again: Vec<Place> = futures::future::join_all(users.iter().map(|u| line.place(c, *u)))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        again,
+        positions.iter().map(|p| waiting(*p)).collect::<Vec<_>>()
+    );
+    let late = UserId::new();
+    assert_eq!(
+        line.join(c, late).await.unwrap(),
+        waiting(51),
+        "after the shuffle, arrivals queue behind"
+    );
+    // Admission follows the drawn order.
+    line.admit(c, fast(1)).await.unwrap();
+    let first = users[positions.iter().position(|p| *p == 1).unwrap()];
+    assert!(matches!(
+        line.place(c, first).await.unwrap(),
+        Place::Admitted { .. }
+    ));
+}
+
+pub async fn the_shared_state_is_kept_and_a_rate_is_set_once_per_interval(
+    line: Arc<dyn WaitingLine>,
+) {
+    let c = CouponId::new();
+    assert_eq!(line.shared(c).await.unwrap(), SharedRoom::default());
+    line.set_switch(c, RoomSwitch::On).await.unwrap();
+    assert_eq!(line.shared(c).await.unwrap().switch, RoomSwitch::On);
+    let minute = Duration::from_secs(60);
+    assert_eq!(line.propose_rate(c, 100.0, minute).await.unwrap(), 100.0);
+    assert_eq!(
+        line.propose_rate(c, 250.0, minute).await.unwrap(),
+        100.0,
+        "another node's proposal within the interval is ignored"
+    );
+    assert_eq!(
+        line.propose_rate(c, 250.0, Duration::ZERO).await.unwrap(),
+        250.0
+    );
+    let bounds = RateBounds::new(5.0, 500.0).unwrap();
+    line.set_bounds(c, Some(bounds)).await.unwrap();
+    let shared = line.shared(c).await.unwrap();
+    assert_eq!(shared.bounds, Some(bounds));
+    assert_eq!(shared.rate, 250.0);
+    line.set_bounds(c, None).await.unwrap();
+    assert_eq!(line.shared(c).await.unwrap().bounds, None);
+}
+
+pub async fn a_draining_room_turns_off_once_its_line_is_empty(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let (a, b) = (UserId::new(), UserId::new());
+    line.set_switch(c, RoomSwitch::Draining).await.unwrap();
+    line.join(c, a).await.unwrap();
+    line.join(c, b).await.unwrap();
+    line.admit(c, fast(1)).await.unwrap();
+    assert_eq!(
+        line.shared(c).await.unwrap().switch,
+        RoomSwitch::Draining,
+        "one still waits"
+    );
+    // What is due follows elapsed time: let a little pass at the fast pace.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let figures = line.admit(c, fast(1)).await.unwrap();
+    assert_eq!(figures.waiting, 0);
+    assert_eq!(line.shared(c).await.unwrap().switch, RoomSwitch::Off);
+    line.set_switch(c, RoomSwitch::On).await.unwrap();
+    line.admit(c, fast(1)).await.unwrap();
+    assert_eq!(
+        line.shared(c).await.unwrap().switch,
+        RoomSwitch::On,
+        "an empty line does not turn an ON room off"
+    );
+}
+
+pub async fn concurrent_joins_get_distinct_places(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let users: Vec<UserId> = (0..200).map(|_| UserId::new()).collect();
+    let mut tasks = Vec::new();
+    for u in users.iter().chain(users.iter()) {
+        let (line, u) = (line.clone(), *u);
+        tasks.push(tokio::spawn(async move { line.join(c, u).await.unwrap() }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut positions = HashSet::new();
+    for u in &users {
+        match line.place(c, *u).await.unwrap() {
+            Place::Waiting { position } => assert!(positions.insert(position)),
+            other => panic!("waiting, got {other:?}"),
+        }
+    }
+    assert_eq!(positions, (1..=200).collect());
+    assert_eq!(line.admit(c, fast(0)).await.unwrap().waiting, 200);
+}
+
+pub async fn lines_are_independent(line: Arc<dyn WaitingLine>) {
+    let (c1, c2) = (CouponId::new(), CouponId::new());
+    let u = UserId::new();
+    line.join(c1, u).await.unwrap();
+    assert_eq!(line.place(c2, u).await.unwrap(), Place::Absent);
+    line.set_switch(c1, RoomSwitch::On).await.unwrap();
+    assert_eq!(line.shared(c2).await.unwrap().switch, RoomSwitch::Off);
+    line.admit(c2, fast(5)).await.unwrap();
+    assert_eq!(line.place(c1, u).await.unwrap(), waiting(1));
+}
+
+/// A slow rate asked often keeps its fractions: 4/s asked every 100 ms for 2 s admits
+/// about 8, not one per step rounded away.
+pub async fn a_slow_rate_is_kept_when_asked_often(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    for _ in 0..40 {
+        line.join(c, UserId::new()).await.unwrap();
+    }
+    let pace = Pace {
+        rate_per_sec: 4.0,
+        burst: 1,
+        ..fast(1)
+    };
+    let mut admitted = 0;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        admitted += line.admit(c, pace).await.unwrap().admitted_now;
+    }
+    assert!(
+        (7..=10).contains(&admitted),
+        "4/s over ~2 s admitted {admitted}"
+    );
+}

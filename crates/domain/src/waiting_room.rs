@@ -1,0 +1,351 @@
+//! The waiting room's rules: when a coupon's room is on, how a waiter's place, ETA and
+//! next poll are told, and how the admission rate follows measured capacity.
+//!
+//! Pure values and arithmetic; the line itself is the [`crate::ports::WaitingLine`]
+//! port and the use case is `services::WaitingRoom`.
+
+use crate::error::ValidationError;
+use std::time::Duration;
+
+/// How a coupon's waiting room decides whether it is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RoomMode {
+    /// Never on: everyone goes straight to the gate (a line left from before drains first).
+    Off,
+    /// Always on: every request waits its turn, and requests before the opening join
+    /// the pre-queue.
+    Always,
+    /// On while the issue path is overloaded, off again (after draining) once it is calm.
+    #[default]
+    Auto,
+}
+
+impl RoomMode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "OFF",
+            Self::Always => "ALWAYS",
+            Self::Auto => "AUTO",
+        }
+    }
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "OFF" => Ok(Self::Off),
+            "ALWAYS" => Ok(Self::Always),
+            "AUTO" => Ok(Self::Auto),
+            _ => Err(ValidationError::new(
+                "waitingRoom",
+                "must be OFF, ALWAYS or AUTO",
+            )),
+        }
+    }
+}
+
+/// The order of those who joined before the opening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PrequeueOrder {
+    /// In order of arrival, like everyone after the opening.
+    #[default]
+    Fifo,
+    /// Drawn at random at the opening, so a script or a fast connection gains nothing
+    /// by arriving first (Queue-it and Cloudflare do the same).
+    Shuffled,
+}
+
+impl PrequeueOrder {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Fifo => "FIFO",
+            Self::Shuffled => "SHUFFLED",
+        }
+    }
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "FIFO" => Ok(Self::Fifo),
+            "SHUFFLED" => Ok(Self::Shuffled),
+            _ => Err(ValidationError::new("prequeue", "must be FIFO or SHUFFLED")),
+        }
+    }
+}
+
+/// A coupon's waiting-room setting, stored with the coupon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct RoomPolicy {
+    pub mode: RoomMode,
+    pub prequeue: PrequeueOrder,
+}
+
+/// Whether a room is letting people straight in, shared by every api node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RoomSwitch {
+    #[default]
+    Off,
+    On,
+    /// Switching off: newcomers still join the line (nobody overtakes those waiting)
+    /// until it is empty, then the room is off.
+    Draining,
+}
+
+impl RoomSwitch {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "OFF",
+            Self::On => "ON",
+            Self::Draining => "DRAINING",
+        }
+    }
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Off => 0,
+            Self::On => 1,
+            Self::Draining => 2,
+        }
+    }
+    pub const fn from_code(code: u8) -> Self {
+        match code {
+            1 => Self::On,
+            2 => Self::Draining,
+            _ => Self::Off,
+        }
+    }
+}
+
+/// Where one user stands in one coupon's line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// In line; `position` 1 is next. Before a shuffled opening the order is not drawn
+    /// yet and the position is provisional.
+    Waiting { position: u64 },
+    /// Let through: the admission is valid until this instant (milliseconds since the
+    /// epoch on the line's clock) and may be used once.
+    Admitted { valid_until_ms: i64 },
+    /// Let through, but the admission passed unused.
+    Expired,
+    /// Not in this line (never joined, dropped for not polling, or admission used).
+    Absent,
+}
+
+/// How a step of admission is paced: the line admits what is due at `rate` per second
+/// since its last admission, never more than `burst` at once, and skips (drops) waiters
+/// not seen for `abandon_after`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    pub rate_per_sec: f64,
+    pub burst: u32,
+    pub abandon_after: Duration,
+    pub admission_ttl: Duration,
+}
+
+/// A line's figures after an admission step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineFigures {
+    pub waiting: u64,
+    /// Admissions ever given in this line (a counter: the rate is its slope).
+    pub admitted_total: u64,
+    /// Waiters ever dropped for not polling.
+    pub abandoned_total: u64,
+    /// Admitted in this step.
+    pub admitted_now: u64,
+}
+
+/// The state every api node shares for one room.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SharedRoom {
+    pub switch: RoomSwitch,
+    /// The controller's admission rate (per second); 0 when never set.
+    pub rate: f64,
+    /// Rate bounds an admin set for this room; `None` uses the configured ones.
+    pub bounds: Option<RateBounds>,
+}
+
+/// The admission rate's floor and ceiling, in admissions per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateBounds {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl RateBounds {
+    pub fn new(min: f64, max: f64) -> Result<Self, ValidationError> {
+        if !(min.is_finite() && max.is_finite()) || min < 1.0 || max < min || max > 1_000_000.0 {
+            return Err(ValidationError::new(
+                "minRate",
+                "rates must satisfy 1 <= minRate <= maxRate <= 1000000",
+            ));
+        }
+        Ok(Self { min, max })
+    }
+    pub fn clamp(self, rate: f64) -> f64 {
+        rate.clamp(self.min, self.max)
+    }
+}
+
+/// What a waiter is told: place, ETA and when to ask again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WaitEstimate {
+    /// `None` when the people ahead already exceed the stock left: no honest ETA exists.
+    pub eta_seconds: Option<u64>,
+    pub poll_after: Duration,
+    /// More people are ahead than units are left.
+    pub beyond_stock: bool,
+}
+
+/// The longest a waiter is told to wait before polling again: well inside the
+/// abandonment window, so a waiter who does as told is never dropped.
+pub const MAX_POLL_AFTER: Duration = Duration::from_secs(20);
+const MIN_POLL_AFTER: Duration = Duration::from_secs(1);
+
+/// The ETA from the measured admission rate, and a poll interval that grows with the
+/// wait (a third of it, within 1–20 s): those near the front ask often, those far back
+/// rarely, so the poll load stays near `waiting / 7 s` whatever the line's length.
+pub fn estimate(position: u64, admission_rate: f64, remaining_stock: Option<u64>) -> WaitEstimate {
+    let beyond_stock = remaining_stock.is_some_and(|left| position > left);
+    let eta = if admission_rate > 0.0 {
+        Some((position as f64 / admission_rate).ceil() as u64)
+    } else {
+        None
+    };
+    let poll_after = match eta {
+        Some(secs) => Duration::from_millis(secs.saturating_mul(1000) / 3)
+            .clamp(MIN_POLL_AFTER, MAX_POLL_AFTER),
+        None => MIN_POLL_AFTER * 2,
+    };
+    WaitEstimate {
+        eta_seconds: if beyond_stock { None } else { eta },
+        poll_after,
+        beyond_stock,
+    }
+}
+
+/// The load signals that turn an AUTO room on and off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AutoThresholds {
+    /// Turn on when the issue path's p95 over the last window passes this…
+    pub on_p95: Duration,
+    /// …or when this many issue requests for the coupon run at once.
+    pub on_in_flight: u64,
+    /// Turn off (drain) only after the p95 stayed under this for `calm_for`.
+    pub off_p95: Duration,
+    pub calm_for: Duration,
+}
+
+/// What the admission controller does with one window's measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateStep {
+    Keep,
+    /// Admitted requests were answered near the latency floor: admit more.
+    Grow,
+    /// Latency rose: admit fewer, at once.
+    Cut,
+}
+
+/// AIMD in the spirit of TCP congestion control and Netflix's concurrency limits:
+/// grow additively while the admitted requests' p95 stays under the target, cut
+/// multiplicatively when it passes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Controller {
+    pub target_p95: Duration,
+    /// Added per window while growing, as a share of the ceiling.
+    pub grow_share: f64,
+    /// Kept on a cut.
+    pub cut_factor: f64,
+}
+
+impl Controller {
+    pub fn step(&self, p95: Option<Duration>) -> RateStep {
+        match p95 {
+            None => RateStep::Keep,
+            Some(p) if p > self.target_p95 => RateStep::Cut,
+            Some(_) => RateStep::Grow,
+        }
+    }
+
+    /// The next rate for `step`, within `bounds`; a room with no rate yet starts at the
+    /// floor (the controller finds the rest).
+    pub fn next(&self, rate: f64, step: RateStep, bounds: RateBounds) -> f64 {
+        let rate = if rate <= 0.0 { bounds.min } else { rate };
+        bounds.clamp(match step {
+            RateStep::Keep => rate,
+            RateStep::Grow => rate + bounds.max * self.grow_share,
+            RateStep::Cut => rate * self.cut_factor,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_and_orders_round_trip_and_reject_others() {
+        for mode in [RoomMode::Off, RoomMode::Always, RoomMode::Auto] {
+            assert_eq!(RoomMode::parse(mode.as_str()), Ok(mode));
+        }
+        assert_eq!(RoomMode::parse("on").unwrap_err().field, "waitingRoom");
+        for order in [PrequeueOrder::Fifo, PrequeueOrder::Shuffled] {
+            assert_eq!(PrequeueOrder::parse(order.as_str()), Ok(order));
+        }
+        assert!(PrequeueOrder::parse("RANDOM").is_err());
+        for switch in [RoomSwitch::Off, RoomSwitch::On, RoomSwitch::Draining] {
+            assert_eq!(RoomSwitch::from_code(switch.code()), switch);
+        }
+    }
+
+    #[test]
+    fn the_eta_follows_the_rate_and_the_poll_interval_the_wait() {
+        let near = estimate(10, 100.0, Some(1000));
+        assert_eq!(near.eta_seconds, Some(1));
+        assert_eq!(near.poll_after, Duration::from_secs(1));
+        let far = estimate(90_000, 1000.0, None);
+        assert_eq!(far.eta_seconds, Some(90));
+        assert_eq!(far.poll_after, MAX_POLL_AFTER);
+        let middle = estimate(6_000, 1000.0, None);
+        assert_eq!(middle.poll_after, Duration::from_secs(2));
+        // Under a steady rate the ETA only goes down as the position does.
+        let mut last = u64::MAX;
+        for position in (1..=5_000).rev().step_by(97) {
+            let eta = estimate(position, 250.0, None).eta_seconds.unwrap();
+            assert!(eta <= last);
+            last = eta;
+        }
+    }
+
+    #[test]
+    fn no_eta_is_promised_past_the_stock() {
+        let e = estimate(101, 50.0, Some(100));
+        assert!(e.beyond_stock);
+        assert_eq!(e.eta_seconds, None);
+        assert!(!estimate(100, 50.0, Some(100)).beyond_stock);
+        assert_eq!(estimate(5, 0.0, None).eta_seconds, None, "no rate, no ETA");
+    }
+
+    #[test]
+    fn the_controller_grows_additively_and_cuts_multiplicatively_within_bounds() {
+        let c = Controller {
+            target_p95: Duration::from_millis(100),
+            grow_share: 0.05,
+            cut_factor: 0.7,
+        };
+        let bounds = RateBounds::new(10.0, 1000.0).unwrap();
+        assert_eq!(c.step(Some(Duration::from_millis(20))), RateStep::Grow);
+        assert_eq!(c.step(Some(Duration::from_millis(150))), RateStep::Cut);
+        assert_eq!(c.step(None), RateStep::Keep);
+        assert_eq!(
+            c.next(0.0, RateStep::Keep, bounds),
+            10.0,
+            "starts at the floor"
+        );
+        assert_eq!(c.next(100.0, RateStep::Grow, bounds), 150.0);
+        assert_eq!(c.next(100.0, RateStep::Cut, bounds), 70.0);
+        assert_eq!(c.next(990.0, RateStep::Grow, bounds), 1000.0);
+        assert_eq!(c.next(11.0, RateStep::Cut, bounds), 10.0);
+    }
+
+    #[test]
+    fn rate_bounds_must_be_ordered_and_finite() {
+        assert!(RateBounds::new(0.0, 10.0).is_err());
+        assert!(RateBounds::new(20.0, 10.0).is_err());
+        assert!(RateBounds::new(1.0, f64::INFINITY).is_err());
+        assert!(RateBounds::new(1.0, 1.0).is_ok());
+    }
+}

@@ -1,0 +1,426 @@
+//! The waiting room against the real server of each mode (embedded: the in-memory
+//! line; distributed: the Redis line shared by two api nodes): places in arrival order
+//! that a second call keeps, admission in that order at the room's rate, tokens that
+//! are single use and bound to their user, SOLD_OUT told to those still waiting, a
+//! pre-queue drawn at random at the opening, and AUTO turning on under latency and off
+//! only after the line drained.
+
+use couponrush_testkit::{CouponSpec, Distributed, Reply, TestApp};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+fn room_coupon(
+    quantity: u64,
+    mode: &str,
+    prequeue: &str,
+    opens_in: Option<chrono::Duration>,
+) -> Value {
+    let mut body = CouponSpec::active(quantity).to_json();
+    body["waitingRoom"] = json!(mode);
+    body["prequeue"] = json!(prequeue);
+    if let Some(d) = opens_in {
+        body["opensAt"] = json!((chrono::Utc::now() + d).to_rfc3339());
+    }
+    body
+}
+
+async fn create(app: &TestApp, body: &Value) -> Uuid {
+    let r = app.create_coupon(&app.admin_token.clone(), body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.str("id").parse().unwrap()
+}
+
+fn position(r: &Reply) -> u64 {
+    r.body["position"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a position in {:?}", r.body))
+}
+
+async fn eventually<T>(
+    what: &str,
+    within: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < within, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn room_state(app: &TestApp, coupon: Uuid) -> String {
+    let r = app.room_state(coupon).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.str("state").to_owned()
+}
+
+// ---- FIFO admission, idempotent places, single-use bound tokens, SOLD_OUT ----
+
+/// Six users join before the opening (alternating nodes), so places are exact; from the
+/// opening the room admits two a second, and polling every 100 ms sees them admitted in
+/// the order they joined. Three units: the last ones hear SOLD_OUT.
+async fn admits_in_order_and_tells_sold_out(nodes: &[&TestApp]) -> Uuid {
+    let first = nodes[0];
+    let coupon = create(
+        first,
+        &room_coupon(3, "ALWAYS", "FIFO", Some(chrono::Duration::seconds(2))),
+    )
+    .await;
+    let r = first
+        .configure_room(coupon, &json!({"minRate": 2.0, "maxRate": 2.0}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.str("mode"), "ALWAYS");
+    let users: Vec<String> = (0..6).map(|_| first.mint_user().1).collect();
+    for (i, token) in users.iter().enumerate() {
+        let node = nodes[i % nodes.len()];
+        let r = node.issue(token, coupon).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(
+            r.str("result"),
+            "QUEUED",
+            "before the opening, in the pre-queue"
+        );
+        assert_eq!(position(&r), i as u64 + 1, "arrival order");
+        assert!(r.body["pollAfterMs"].as_u64().unwrap() > 0);
+    }
+    // A second call, on the other node, keeps the place.
+    let again = nodes[nodes.len() - 1].issue(&users[2], coupon).await;
+    assert_eq!((again.str("result"), position(&again)), ("QUEUED", 3));
+    let polled = first.queue(&users[4], coupon).await;
+    assert_eq!(polled.str("status"), "WAITING");
+    assert_eq!(position(&polled), 5);
+    let stranger = first.mint_user().1;
+    assert_eq!(
+        first.queue(&stranger, coupon).await.str("status"),
+        "NOT_IN_QUEUE"
+    );
+
+    // Admissions, in order, as each poll sees them.
+    let mut admitted: Vec<(usize, String)> = Vec::new();
+    let start = Instant::now();
+    while admitted.len() < 4 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "admissions stalled: {admitted:?}"
+        );
+        for (i, token) in users.iter().enumerate() {
+            if admitted.iter().any(|(j, _)| *j == i) {
+                continue;
+            }
+            let r = nodes[i % nodes.len()].queue(token, coupon).await;
+            match r.str("status") {
+                "ADMITTED" => admitted.push((i, r.str("admissionToken").to_owned())),
+                "WAITING" => {}
+                other => panic!("user {i}: {other} {:?}", r.body),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let order: Vec<usize> = admitted.iter().map(|(i, _)| *i).collect();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(order, sorted, "admitted in the order of arrival");
+    assert_eq!(&order[..4], &[0, 1, 2, 3]);
+
+    // A token is bound to its user, and used once.
+    let (_, token0) = &admitted[0];
+    let borrowed = first.issue_admitted(&users[5], coupon, token0).await;
+    assert_eq!(
+        borrowed.str("result"),
+        "QUEUED",
+        "another user's token: {:?}",
+        borrowed.body
+    );
+    let forged = first
+        .issue_admitted(&users[1], coupon, &format!("{token0}x"))
+        .await;
+    assert_eq!(forged.str("result"), "QUEUED");
+    for (i, token) in &admitted[..3] {
+        let r = nodes[(i + 1) % nodes.len()]
+            .issue_admitted(&users[*i], coupon, token)
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "user {i}: {:?}", r.body);
+    }
+    let replayed = first.issue_admitted(&users[0], coupon, token0).await;
+    assert_ne!(
+        replayed.str("result"),
+        "ACCEPTED",
+        "single use: {:?}",
+        replayed.body
+    );
+
+    // The three units are gone: the one admitted too late and those still waiting
+    // hear SOLD_OUT.
+    let late = first
+        .issue_admitted(&users[3], coupon, &admitted[3].1)
+        .await;
+    assert_eq!(late.str("result"), "SOLD_OUT", "{:?}", late.body);
+    for node in nodes {
+        eventually(
+            "SOLD_OUT at the next poll",
+            Duration::from_secs(10),
+            async || {
+                (node.queue(&users[5], coupon).await.str("status") == "SOLD_OUT").then_some(())
+            },
+        )
+        .await;
+    }
+    let r = first.issue(&users[4], coupon).await;
+    assert_eq!(r.str("result"), "SOLD_OUT", "{:?}", r.body);
+    coupon
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_room_admits_in_order_and_tells_sold_out() {
+    let app = TestApp::spawn().await;
+    let coupon = admits_in_order_and_tells_sold_out(&[&app]).await;
+    assert_eq!(app.persisted_holders(coupon).await.len(), 3);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_room_is_one_line_across_api_nodes() {
+    let stack = Distributed::spawn(|_| {}).await;
+    let consumer = stack.start_consumer().await;
+    let second = stack.second_api().await;
+    let coupon = admits_in_order_and_tells_sold_out(&[&stack.api, &second]).await;
+    assert_eq!(
+        stack
+            .wait_persisted(coupon, 3, Duration::from_secs(60))
+            .await,
+        3
+    );
+    second.stop().await;
+    consumer.stop().await;
+    stack.api.stop().await;
+}
+
+// ---- the pre-queue drawn at random at the opening ----
+
+async fn prequeue_is_shuffled_at_the_opening(nodes: &[&TestApp]) {
+    let first = nodes[0];
+    let coupon = create(
+        first,
+        &room_coupon(
+            100,
+            "ALWAYS",
+            "SHUFFLED",
+            Some(chrono::Duration::seconds(2)),
+        ),
+    )
+    .await;
+    // One admission a second: most are still waiting when their places are read.
+    let r = first
+        .configure_room(coupon, &json!({"minRate": 1.0, "maxRate": 1.0}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let users: Vec<String> = (0..30).map(|_| first.mint_user().1).collect();
+    for (i, token) in users.iter().enumerate() {
+        let r = nodes[i % nodes.len()].issue(token, coupon).await;
+        assert_eq!(r.str("result"), "QUEUED", "{:?}", r.body);
+    }
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mut places = Vec::new();
+    for (i, token) in users.iter().enumerate() {
+        let r = nodes[i % nodes.len()].queue(token, coupon).await;
+        match r.str("status") {
+            "WAITING" => places.push((i, position(&r))),
+            "ADMITTED" => {}
+            other => panic!("{other}: {:?}", r.body),
+        }
+    }
+    assert!(places.len() >= 25, "most still wait: {places:?}");
+    let mut positions: Vec<u64> = places.iter().map(|(_, p)| *p).collect();
+    let inversions = positions.windows(2).filter(|w| w[0] > w[1]).count();
+    assert!(inversions > 0, "the order was drawn, not kept: {places:?}");
+    positions.sort_unstable();
+    positions.dedup();
+    assert_eq!(positions.len(), places.len(), "one place each: {places:?}");
+    // A user arriving now queues behind the whole pre-queue.
+    let late = first.issue(&first.mint_user().1, coupon).await;
+    assert!(position(&late) > places.len() as u64, "{:?}", late.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_prequeue_is_shuffled_at_the_opening() {
+    let app = TestApp::spawn().await;
+    prequeue_is_shuffled_at_the_opening(&[&app]).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_prequeue_is_shuffled_once_for_every_node() {
+    let stack = Distributed::spawn(|_| {}).await;
+    let second = stack.second_api().await;
+    prequeue_is_shuffled_at_the_opening(&[&stack.api, &second]).await;
+    second.stop().await;
+    stack.api.stop().await;
+}
+
+// ---- AUTO: on under latency, off only after calm and a drained line ----
+
+/// The log is slowed (every commit waits 100 ms for company), so the issue path's p95
+/// passes the 50 ms threshold: the room turns on. With no more traffic the window is
+/// calm; after `room_calm_secs` the room drains (newcomers still queue behind the
+/// waiters), and once the line is empty it is off and newcomers go straight in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_auto_room_turns_on_under_latency_and_off_after_draining() {
+    let app = TestApp::spawn_in(tempfile::tempdir().unwrap(), |c| {
+        c.batch_max_wait_ms = 100;
+        c.room_on_p95_ms = 50;
+        c.room_off_p95_ms = 20;
+        c.room_calm_secs = 2;
+        c.room_window_ms = 300;
+        c.room_min_rate = 2.0;
+        c.room_max_rate = 2.0;
+    })
+    .await;
+    let coupon = create(&app, &room_coupon(100, "AUTO", "FIFO", None)).await;
+    assert_eq!(room_state(&app, coupon).await, "OFF");
+    for _ in 0..3 {
+        let r = app.issue(&app.mint_user().1, coupon).await;
+        assert_eq!(
+            r.status,
+            StatusCode::ACCEPTED,
+            "straight in while off: {:?}",
+            r.body
+        );
+    }
+    eventually("the room on", Duration::from_secs(10), async || {
+        (room_state(&app, coupon).await == "ON").then_some(())
+    })
+    .await;
+    let switched_on = Instant::now();
+    let waiters: Vec<String> = (0..8).map(|_| app.mint_user().1).collect();
+    for token in &waiters {
+        let r = app.issue(token, coupon).await;
+        assert_eq!(r.str("result"), "QUEUED", "{:?}", r.body);
+    }
+    assert_eq!(
+        room_state(&app, coupon).await,
+        "ON",
+        "hysteresis: no switch off within room_calm_secs"
+    );
+    eventually("the room draining", Duration::from_secs(15), async || {
+        (room_state(&app, coupon).await == "DRAINING").then_some(())
+    })
+    .await;
+    assert!(
+        switched_on.elapsed() >= Duration::from_secs(2),
+        "not before the calm period"
+    );
+    let newcomer = app.issue(&app.mint_user().1, coupon).await;
+    assert_eq!(
+        newcomer.str("result"),
+        "QUEUED",
+        "while draining, newcomers queue behind: {:?}",
+        newcomer.body
+    );
+    eventually("the room off", Duration::from_secs(20), async || {
+        (room_state(&app, coupon).await == "OFF").then_some(())
+    })
+    .await;
+    let straight = app.issue(&app.mint_user().1, coupon).await;
+    assert_eq!(
+        straight.status,
+        StatusCode::ACCEPTED,
+        "off again: {:?}",
+        straight.body
+    );
+    // The waiters were admitted in the drain; their tokens still work (whether or not
+    // the slow commit above has turned the room on again).
+    let r = app.queue(&waiters[0], coupon).await;
+    assert_eq!(r.str("status"), "ADMITTED", "{:?}", r.body);
+    let claimed = app
+        .issue_admitted(&waiters[0], coupon, r.str("admissionToken"))
+        .await;
+    assert_eq!(claimed.status, StatusCode::ACCEPTED, "{:?}", claimed.body);
+    app.stop().await;
+}
+
+/// Many requests at once for one coupon on one node turn its AUTO room on from the
+/// request path (the opening second cannot wait for a window), and the other node
+/// queues too from its next tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_auto_room_turned_on_by_one_node_holds_on_every_node() {
+    let stack = Distributed::spawn(|c| {
+        c.room_on_in_flight = 8;
+        c.room_calm_secs = 3_600;
+    })
+    .await;
+    let second = stack.second_api().await;
+    let coupon = create(&stack.api, &room_coupon(1_000, "AUTO", "FIFO", None)).await;
+    let crowd: Vec<_> = (0..200)
+        .map(|_| {
+            let (base, token) = (stack.api.base.clone(), stack.api.mint_user().1);
+            let client = stack.api.client.clone();
+            tokio::spawn(async move {
+                let r = client
+                    .post(format!("{base}/api/coupons/{coupon}/issue"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap();
+                r.json::<Value>().await.unwrap()["result"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+        })
+        .collect();
+    let mut queued = 0;
+    for t in crowd {
+        if t.await.unwrap() == "QUEUED" {
+            queued += 1;
+        }
+    }
+    assert!(queued > 0, "200 at once passed 8 in flight");
+    eventually(
+        "the second node queueing",
+        Duration::from_secs(10),
+        async || {
+            (second
+                .issue(&second.mint_user().1, coupon)
+                .await
+                .str("result")
+                == "QUEUED")
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(room_state(&second, coupon).await, "ON");
+    second.stop().await;
+    stack.api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_documents_the_room() {
+    let app = TestApp::spawn().await;
+    let doc = app
+        .call(reqwest::Method::GET, "/api-docs/openapi.json", None, None)
+        .await
+        .body;
+    let issue_ok =
+        doc["paths"]["/api/coupons/{id}/issue"]["post"]["responses"]["200"]["description"]
+            .as_str()
+            .unwrap_or_default();
+    assert!(issue_ok.contains("QUEUED"), "{issue_ok}");
+    assert!(doc["paths"]["/api/coupons/{id}/queue"]["get"].is_object());
+    let room = &doc["paths"]["/api/admin/coupons/{id}/waiting-room"];
+    assert!(room["get"].is_object() && room["put"].is_object());
+    for field in ["position", "etaSeconds", "pollAfterMs"] {
+        assert!(
+            doc["components"]["schemas"]["IssueResponse"]["properties"]
+                .get(field)
+                .is_some(),
+            "IssueResponse lacks {field}"
+        );
+    }
+    app.stop().await;
+}
