@@ -60,6 +60,9 @@ pub fn classify(status: u16, body: &[u8]) -> (Kind, String) {
         (202, Some("ACCEPTED"), _) => Kind::Accepted,
         (200, Some("ALREADY_ISSUED"), _) => Kind::AlreadyIssued,
         (200, Some("SOLD_OUT"), _) => Kind::SoldOut,
+        // A place in the waiting room's line (an AUTO room turned on by the fault's
+        // latency): nothing reserved, like any refusal.
+        (200, Some("QUEUED"), _) => Kind::Refused,
         (503, _, Some("ISSUE_OUTCOME_UNKNOWN")) => Kind::Unknown,
         // Nothing reserved: the gate or log refused, or (SERVER_BUSY) the request never
         // got a turn to run.
@@ -81,6 +84,10 @@ mod tests {
         let k = |s, b: &str| classify(s, b.as_bytes()).0;
         assert_eq!(k(202, r#"{"result":"ACCEPTED"}"#), Kind::Accepted);
         assert_eq!(k(200, r#"{"result":"SOLD_OUT"}"#), Kind::SoldOut);
+        assert_eq!(
+            k(200, r#"{"result":"QUEUED","position":3,"pollAfterMs":1000}"#),
+            Kind::Refused
+        );
         assert_eq!(
             k(200, r#"{"result":"ALREADY_ISSUED"}"#),
             Kind::AlreadyIssued
