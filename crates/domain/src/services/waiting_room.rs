@@ -501,13 +501,16 @@ impl WaitingRoom {
             None
         };
         let in_flight = view.in_flight.load(Ordering::Acquire);
-        if window_due {
+        // ALWAYS and OFF follow the mode at once; AUTO decides once per window.
+        if window_due || coupon.room.mode != RoomMode::Auto {
             let wanted = self.wanted_switch(coupon.room.mode, shared.switch, p95, in_flight, view);
             if wanted != shared.switch {
                 tracing::info!(coupon_id = %c, from = shared.switch.as_str(), to = wanted.as_str(), p95_ms = p95.map(|p| p.as_millis() as u64), "waiting room switch");
                 line.set_switch(c, wanted).await?;
                 shared.switch = wanted;
             }
+        }
+        if window_due {
             if shared.switch != RoomSwitch::Off && open {
                 let next = s
                     .controller
