@@ -510,13 +510,11 @@ impl WaitingRoom {
                 shared.switch = wanted;
             }
         }
-        if window_due {
-            if shared.switch != RoomSwitch::Off && open {
-                let next = s
-                    .controller
-                    .next(shared.rate, s.controller.step(p95), bounds);
-                shared.rate = line.propose_rate(c, next, s.window.mul_f64(0.8)).await?;
-            }
+        if window_due && shared.switch != RoomSwitch::Off && open {
+            let next = s
+                .controller
+                .next(shared.rate, s.controller.step(p95), bounds);
+            shared.rate = line.propose_rate(c, next, s.window.mul_f64(0.8)).await?;
         }
         if open && coupon.room.prequeue == PrequeueOrder::Shuffled {
             let first = {
