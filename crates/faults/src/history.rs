@@ -85,7 +85,10 @@ mod tests {
         assert_eq!(k(202, r#"{"result":"ACCEPTED"}"#), Kind::Accepted);
         assert_eq!(k(200, r#"{"result":"SOLD_OUT"}"#), Kind::SoldOut);
         assert_eq!(
-            k(200, r#"{"result":"QUEUED","position":3,"pollAfterMs":1000}"#),
+            k(
+                200,
+                r#"{"result":"QUEUED","position":3,"pollAfterMs":1000}"#
+            ),
             Kind::Refused
         );
         assert_eq!(

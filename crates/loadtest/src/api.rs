@@ -26,6 +26,39 @@ pub struct CouponStats {
     pub persisted: u64,
 }
 
+/// `GET /api/admin/coupons/{id}/waiting-room`: the room as the answering node saw it at
+/// its last tick.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomState {
+    pub mode: String,
+    pub prequeue: String,
+    /// OFF, ON or DRAINING.
+    pub state: String,
+    pub waiting: u64,
+    pub admitted_total: u64,
+    pub abandoned_total: u64,
+    /// The controller's admission rate (the limit), per second.
+    pub admission_rate: f64,
+    /// Admissions per second, as the server measured them.
+    pub admitted_per_second: f64,
+    pub min_rate: f64,
+    pub max_rate: f64,
+    pub p95_ms: Option<f64>,
+    pub remaining: Option<u64>,
+}
+
+/// What a created coupon is like beyond its quantity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CouponOptions {
+    /// `"waitingRoom"`: OFF, ALWAYS or AUTO (`None`: the server's default, AUTO).
+    pub waiting_room: Option<&'static str>,
+    /// `"prequeue"`: FIFO or SHUFFLED.
+    pub prequeue: Option<&'static str>,
+    /// `"opensAt"`.
+    pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 pub struct Api {
     target: Target,
     conn: Conn,
@@ -97,7 +130,18 @@ impl Api {
         admin: &HeaderValue,
         quantity: u64,
     ) -> anyhow::Result<Uuid> {
-        let body = json!({
+        self.create_coupon_with(admin, quantity, &CouponOptions::default())
+            .await
+    }
+
+    /// `create_coupon`, with a waiting room and an opening time.
+    pub async fn create_coupon_with(
+        &mut self,
+        admin: &HeaderValue,
+        quantity: u64,
+        options: &CouponOptions,
+    ) -> anyhow::Result<Uuid> {
+        let mut body = json!({
             "name": "loadtest rush",
             "couponType": "CHICKEN",
             "discountType": "FIXED",
@@ -105,15 +149,53 @@ impl Api {
             "totalQuantity": quantity,
             "expiresAt": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339(),
         });
+        if let Some(mode) = options.waiting_room {
+            body["waitingRoom"] = mode.into();
+        }
+        if let Some(order) = options.prequeue {
+            body["prequeue"] = order.into();
+        }
+        if let Some(at) = options.opens_at {
+            body["opensAt"] = at.to_rfc3339().into();
+        }
         let v = self
             .call(Method::POST, "/api/coupons", Some(admin), Some(body))
             .await
             .context("creating the coupon as admin")?;
+        for (field, asked) in [
+            ("waitingRoom", options.waiting_room),
+            ("prequeue", options.prequeue),
+        ] {
+            if let Some(asked) = asked {
+                anyhow::ensure!(
+                    v[field].as_str() == Some(asked),
+                    "the server answered {field} {} for a coupon created with {asked:?}: \
+                     does it have the waiting room?",
+                    v[field]
+                );
+            }
+        }
         v["id"]
             .as_str()
             .context("coupon answer without id")?
             .parse()
             .context("coupon id")
+    }
+
+    pub async fn room_state(
+        &mut self,
+        admin: &HeaderValue,
+        coupon: Uuid,
+    ) -> anyhow::Result<RoomState> {
+        let v = self
+            .call(
+                Method::GET,
+                &format!("/api/admin/coupons/{coupon}/waiting-room"),
+                Some(admin),
+                None,
+            )
+            .await?;
+        serde_json::from_value(v).context("waiting-room answer")
     }
 
     pub async fn stats(

@@ -25,14 +25,17 @@ pub struct Args {
     pub target: String,
 
     /// What to run: `rush` (default), `rate` (constant arrival rate; implied by --rate),
-    /// `health` (constant load on GET /health: the server's ceiling) or `mint` (write
-    /// --users tokens to --tokens-out for another client such as wrk; sends nothing).
+    /// `waiting-room` (a coupon whose waiting room is always on: every user queues, polls
+    /// and is admitted; checks the line's fairness), `health` (constant load on GET
+    /// /health: the server's ceiling) or `mint` (write --users tokens to --tokens-out
+    /// for another client such as wrk; sends nothing).
     #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
 
-    /// Distinct virtual users in a rush (or tokens to mint).
-    #[arg(long, default_value_t = 10_000)]
-    pub users: u64,
+    /// Distinct virtual users in a rush or a waiting room (or tokens to mint)
+    /// [default: 10000; 100000 for waiting-room].
+    #[arg(long)]
+    pub users: Option<u64>,
 
     /// Coupons to create. Default: 100 for a rush; one per arrival for --rate, so the
     /// run measures the issue path rather than SOLD_OUT answers.
@@ -120,13 +123,44 @@ pub struct Args {
     /// a share of those sent or due); `unanswered<=N` (users with no definite answer);
     /// `rps>N` (requests/s). Ops: < <= > >= ==. Judged apart from the verdict; a crossed
     /// threshold exits 3. Default for rush and rate: p95<500ms, p99<1s, errors<0.1%,
-    /// unanswered==0; for health: errors<0.1%.
+    /// unanswered==0; for waiting-room: errors<0.1%, unanswered==0 (its users wait in
+    /// line by design: latency is not the point); for health: errors<0.1%.
     #[arg(long = "threshold", value_name = "EXPR", value_parser = thresholds::parse)]
     pub thresholds: Vec<Threshold>,
 
     /// Judge no thresholds, not even the defaults.
     #[arg(long, conflicts_with = "thresholds")]
     pub no_thresholds: bool,
+
+    /// --scenario waiting-room: the order of those who arrive before the opening, `fifo`
+    /// (arrival order) or `shuffled` (drawn at random at the opening) [default: fifo].
+    #[arg(long, value_enum)]
+    pub prequeue: Option<Prequeue>,
+
+    /// --scenario waiting-room: the coupon opens (`opensAt`) this many milliseconds after
+    /// it is created, so users who arrive before wait in the pre-queue [default: open
+    /// at once].
+    #[arg(long, value_name = "MS")]
+    pub opens_in_ms: Option<u64>,
+
+    /// --scenario waiting-room: users arrive within this many seconds [default: 5].
+    #[arg(long, value_name = "SECS")]
+    pub arrival_secs: Option<f64>,
+
+    /// --scenario waiting-room: arrivals spread `even`ly or at `random` (uniformly, a
+    /// Poisson-like crowd) over --arrival-secs [default: even].
+    #[arg(long, value_enum)]
+    pub arrival: Option<Arrival>,
+
+    /// --scenario waiting-room: write one CSV line per user (join order and position,
+    /// admission order, final answer, time to answer) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub user_records: Option<PathBuf>,
+
+    /// Longest a user follows a waiting room (polls, rejoins) before giving up without
+    /// an answer (counted unanswered).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub max_wait: Duration,
 
     /// --scenario mint: write the tokens here, one bare token (no `Bearer `) per line.
     #[arg(long, value_name = "FILE")]
@@ -147,6 +181,8 @@ pub struct Args {
 pub enum Scenario {
     Rush,
     Rate,
+    #[serde(rename = "waiting-room")]
+    WaitingRoom,
     Health,
     Mint,
 }
@@ -156,10 +192,39 @@ impl Scenario {
         match self {
             Self::Rush => "rush",
             Self::Rate => "rate",
+            Self::WaitingRoom => "waiting-room",
             Self::Health => "health",
             Self::Mint => "mint",
         }
     }
+}
+
+/// The pre-queue order of a waiting room (`"prequeue"` of the coupon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Prequeue {
+    #[default]
+    Fifo,
+    Shuffled,
+}
+
+impl Prequeue {
+    /// As the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fifo => "FIFO",
+            Self::Shuffled => "SHUFFLED",
+        }
+    }
+}
+
+/// How arrivals spread over --arrival-secs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrival {
+    #[default]
+    Even,
+    Random,
 }
 
 /// One k6-style stage: reach `target` by the end of `duration`.
@@ -253,13 +318,35 @@ impl Args {
         }
     }
 
+    /// --users, or the scenario's default.
+    pub fn users_or_default(&self) -> u64 {
+        match (self.users, self.scenario()) {
+            (Some(n), _) => n,
+            (None, Scenario::WaitingRoom) => 100_000,
+            (None, _) => 10_000,
+        }
+    }
+
     /// Distinct users the scenario needs.
     pub fn user_count(&self) -> u64 {
         match self.scenario() {
-            Scenario::Rush | Scenario::Mint => self.users,
+            Scenario::Rush | Scenario::Mint | Scenario::WaitingRoom => self.users_or_default(),
             Scenario::Rate => self.arrivals(),
             Scenario::Health => 0,
         }
+    }
+
+    pub fn prequeue_or_default(&self) -> Prequeue {
+        self.prequeue.unwrap_or_default()
+    }
+
+    pub fn arrival_or_default(&self) -> Arrival {
+        self.arrival.unwrap_or_default()
+    }
+
+    /// Over how long waiting-room users arrive.
+    pub fn arrival_window(&self) -> Duration {
+        Duration::from_secs_f64(self.arrival_secs.unwrap_or(5.0))
     }
 
     pub fn quantity_or_default(&self) -> u64 {
@@ -289,8 +376,25 @@ impl Args {
         }
         match scenario {
             Scenario::Rush => {
-                anyhow::ensure!(self.users >= 1, "--users must be at least 1");
+                anyhow::ensure!(self.users_or_default() >= 1, "--users must be at least 1");
                 anyhow::ensure!(self.rate.is_none(), "--rate belongs to --scenario rate");
+            }
+            Scenario::WaitingRoom => {
+                anyhow::ensure!(self.users_or_default() >= 1, "--users must be at least 1");
+                anyhow::ensure!(self.rate.is_none(), "--rate belongs to --scenario rate");
+                anyhow::ensure!(
+                    self.ramp.is_none(),
+                    "--ramp applies to a rush; a waiting room's users arrive over --arrival-secs"
+                );
+                anyhow::ensure!(
+                    self.arrival_secs
+                        .is_none_or(|s| s.is_finite() && (0.0..=3600.0).contains(&s)),
+                    "--arrival-secs must be between 0 and 3600"
+                );
+                anyhow::ensure!(
+                    self.users_or_default() <= 5_000_000,
+                    "--users is above 5,000,000: every user has its own token"
+                );
             }
             Scenario::Rate => {
                 anyhow::ensure!(
@@ -309,14 +413,14 @@ impl Args {
                     self.tokens_out.is_some(),
                     "--scenario mint needs --tokens-out FILE"
                 );
-                anyhow::ensure!(self.users >= 1, "--users must be at least 1");
+                anyhow::ensure!(self.users_or_default() >= 1, "--users must be at least 1");
                 anyhow::ensure!(!self.signup, "--scenario mint mints tokens: no --signup");
                 anyhow::ensure!(self.rate.is_none(), "--rate belongs to --scenario rate");
                 if let Some(k) = self.tokens_split {
                     anyhow::ensure!(
-                        k >= 1 && k as u64 <= self.users,
+                        k >= 1 && k as u64 <= self.users_or_default(),
                         "--tokens-split must be between 1 and --users ({})",
-                        self.users
+                        self.users_or_default()
                     );
                 }
             }
@@ -325,6 +429,17 @@ impl Args {
             anyhow::ensure!(
                 self.tokens_out.is_none() && self.tokens_split.is_none(),
                 "--tokens-out and --tokens-split belong to --scenario mint"
+            );
+        }
+        if scenario != Scenario::WaitingRoom {
+            anyhow::ensure!(
+                self.prequeue.is_none()
+                    && self.opens_in_ms.is_none()
+                    && self.arrival_secs.is_none()
+                    && self.arrival.is_none()
+                    && self.user_records.is_none(),
+                "--prequeue, --opens-in-ms, --arrival-secs, --arrival and --user-records \
+                 belong to --scenario waiting-room"
             );
         }
         if !matches!(scenario, Scenario::Health | Scenario::Mint) && self.signup {
@@ -431,7 +546,11 @@ mod tests {
         let a = Args::try_from_argv(["lt"]).unwrap();
         assert_eq!(a.scenario(), Scenario::Rush);
         assert_eq!(
-            (a.users, a.quantity_or_default(), a.connections_or_default()),
+            (
+                a.users_or_default(),
+                a.quantity_or_default(),
+                a.connections_or_default()
+            ),
             (10_000, 100, 512)
         );
         assert!(a.verify);
@@ -443,6 +562,59 @@ mod tests {
         r.validate().unwrap();
         let bad = Args::try_from_argv(["lt", "--scenario", "rate"]).unwrap();
         assert!(bad.validate().is_err());
+
+        let w = Args::try_from_argv(["lt", "--scenario", "waiting-room"]).unwrap();
+        assert_eq!(w.scenario(), Scenario::WaitingRoom);
+        assert_eq!(
+            (
+                w.user_count(),
+                w.quantity_or_default(),
+                w.connections_or_default()
+            ),
+            (100_000, 100, 512)
+        );
+        assert_eq!(
+            (
+                w.prequeue_or_default(),
+                w.arrival_or_default(),
+                w.arrival_window()
+            ),
+            (Prequeue::Fifo, Arrival::Even, Duration::from_secs(5))
+        );
+        w.validate().unwrap();
+        let w = Args::try_from_argv([
+            "lt",
+            "--scenario",
+            "waiting-room",
+            "--users",
+            "2000",
+            "--prequeue",
+            "shuffled",
+            "--opens-in-ms",
+            "3000",
+            "--arrival-secs",
+            "1.5",
+            "--arrival",
+            "random",
+        ])
+        .unwrap();
+        assert_eq!(
+            (w.user_count(), w.prequeue_or_default(), w.opens_in_ms),
+            (2000, Prequeue::Shuffled, Some(3000))
+        );
+        assert_eq!(w.arrival_window(), Duration::from_millis(1500));
+        w.validate().unwrap();
+        let stray = Args::try_from_argv(["lt", "--prequeue", "fifo"]).unwrap();
+        assert!(
+            stray
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("waiting-room")
+        );
+        let ramped =
+            Args::try_from_argv(["lt", "--scenario", "waiting-room", "--ramp", "10:1s"]).unwrap();
+        assert!(ramped.validate().is_err());
     }
 
     #[test]
@@ -475,6 +647,8 @@ mod tests {
         assert!(exprs(&a).is_empty());
         let health = Args::try_from_argv(["lt", "--scenario", "health"]).unwrap();
         assert_eq!(exprs(&health), ["errors<0.1%"]);
+        let room = Args::try_from_argv(["lt", "--scenario", "waiting-room"]).unwrap();
+        assert_eq!(exprs(&room), ["errors<0.1%", "unanswered==0"]);
 
         let err = Args::try_from_argv(["lt", "--threshold", "p95<500"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);

@@ -83,7 +83,7 @@ pub fn write(args: &Args) -> anyhow::Result<Minted> {
     let minter = Minter::new(&secret);
     let started = Instant::now();
     let paths = paths(out, args.tokens_split);
-    let counts = split_evenly(args.users, paths.len());
+    let counts = split_evenly(args.users_or_default(), paths.len());
     let mut files = paths
         .iter()
         .map(|p| {
@@ -136,7 +136,7 @@ pub fn write(args: &Args) -> anyhow::Result<Minted> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(Minted {
-        tokens: args.users,
+        tokens: args.users_or_default(),
         files: paths.into_iter().zip(counts).collect(),
         elapsed: started.elapsed(),
         lifetime: TOKEN_LIFETIME,

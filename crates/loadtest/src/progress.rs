@@ -34,6 +34,8 @@ pub fn line(label: &str, elapsed: Duration, in_last_second: u64, so_far: &Record
         ("ACCEPTED", o.accepted),
         ("SOLD_OUT", o.sold_out),
         ("ALREADY_ISSUED", o.already_issued),
+        ("QUEUED", o.queued),
+        ("polls", o.polls),
         ("ok", o.ok),
         ("other", o.other),
     ] {

@@ -1,12 +1,17 @@
 //! `--out report.html`: one self-contained file (no script, no CDN, no font), viewable
 //! offline: three hand-written inline SVG line charts (requests/s, latency p50/p95/p99,
 //! outcomes per second), the summary, the verdict, the thresholds (a table of their
-//! own: correctness and speed are separate judgements) and the per-second table.
+//! own: correctness and speed are separate judgements) and the per-second table. A
+//! waiting-room run adds the room's section: its figures and two charts of the admin
+//! view sampled every 500 ms (queue length; admissions per second and the limit), one
+//! point per sample (`data-samples`).
 //!
 //! The markup is also well-formed XML (every element closed, attributes quoted, only
 //! XML's five entities), so a strict parser can check it; every chart carries one
 //! point per second of the run (`data-seconds`).
 
+use crate::args::Arrival;
+use crate::scenario::waiting_room::{RoomReport, RoomSample};
 use crate::summary::{SecondRow, Summary};
 use std::fmt::Write;
 
@@ -71,22 +76,30 @@ pub fn render(s: &Summary) -> String {
             ("p99", "#dc2626", col(|r| r.p99_ms)),
         ],
     ));
+    let mut outcomes = vec![
+        ("ACCEPTED", "#16a34a", col(|r| r.accepted as f64)),
+        ("SOLD_OUT", "#6b7280", col(|r| r.sold_out as f64)),
+        (
+            "ALREADY_ISSUED",
+            "#7c3aed",
+            col(|r| r.already_issued as f64),
+        ),
+    ];
+    if s.outcomes.queued > 0 || s.outcomes.polls > 0 {
+        outcomes.push(("QUEUED", "#d97706", col(|r| r.queued as f64)));
+        outcomes.push(("polls", "#2563eb", col(|r| r.polls as f64)));
+    }
+    outcomes.push(("other", "#0891b2", col(|r| r.other as f64)));
+    outcomes.push(("errors", "#dc2626", col(|r| r.errors as f64)));
     h.push_str(&chart(
         "outcomes",
         "Outcomes per second",
         "answers",
-        &[
-            ("ACCEPTED", "#16a34a", col(|r| r.accepted as f64)),
-            ("SOLD_OUT", "#6b7280", col(|r| r.sold_out as f64)),
-            (
-                "ALREADY_ISSUED",
-                "#7c3aed",
-                col(|r| r.already_issued as f64),
-            ),
-            ("other", "#0891b2", col(|r| r.other as f64)),
-            ("errors", "#dc2626", col(|r| r.errors as f64)),
-        ],
+        &outcomes,
     ));
+    if let Some(room) = &s.waiting_room {
+        h.push_str(&room_section(room));
+    }
     h.push_str(&seconds_table(&s.seconds));
     h.push_str("</body>\n</html>\n");
     h
@@ -187,6 +200,49 @@ fn summary_table(s: &Summary) -> String {
             o.ok + o.other
         ),
     ));
+    if o.queued > 0 || o.polls > 0 {
+        let p = &s.poll_answers;
+        rows.push((
+            "waiting room answers".into(),
+            format!(
+                "QUEUED {} · polls {} (WAITING {} · ADMITTED {} · SOLD_OUT {} · EXPIRED {} · NOT_IN_QUEUE {})",
+                o.queued, o.polls, p.waiting, p.admitted, p.sold_out, p.expired, p.not_in_queue
+            ),
+        ));
+    }
+    if let Some(l) = &s.poll_latency {
+        rows.push((
+            "queue poll latency (ms)".into(),
+            format!(
+                "avg {:.2} · p50 {:.2} · p95 {:.2} · p99 {:.2} · max {:.2}",
+                l.avg_ms, l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
+            ),
+        ));
+    }
+    if s.queued_users > 0 {
+        rows.push((
+            "users queued".into(),
+            format!("{} ({} gave up)", s.queued_users, s.gave_up_users),
+        ));
+    }
+    if let Some(a) = &s.answers {
+        rows.push((
+            "final answers (users)".into(),
+            format!(
+                "ACCEPTED {} · SOLD_OUT {} · ALREADY_ISSUED {} · none {}",
+                a.accepted, a.sold_out, a.already_issued, a.none
+            ),
+        ));
+    }
+    if let Some(l) = &s.time_to_answer {
+        rows.push((
+            format!("time to answer (ms, from {})", s.latency_from),
+            format!(
+                "p50 {:.2} · p95 {:.2} · p99 {:.2} · max {:.2}",
+                l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
+            ),
+        ));
+    }
     if s.dropped > 0 {
         rows.push(("dropped arrivals".into(), s.dropped.to_string()));
     }
@@ -245,6 +301,119 @@ fn thresholds_table(s: &Summary) -> String {
     h
 }
 
+/// The waiting room: settings, what the users saw, and the admin view over time.
+fn room_section(r: &RoomReport) -> String {
+    let mut h = String::from("<h2>Waiting room</h2>\n<table id=\"waiting-room\">\n");
+    let mut rows: Vec<(String, String)> = vec![
+        ("mode".into(), "ALWAYS".into()),
+        ("pre-queue".into(), r.prequeue.as_str().into()),
+        (
+            "opening".into(),
+            match (r.opens_in_ms, r.opens_at_secs) {
+                (Some(ms), Some(at)) => {
+                    format!("{ms} ms after creation ({at:.3} s after the start)")
+                }
+                _ => "at once".into(),
+            },
+        ),
+        (
+            "arrivals".into(),
+            format!(
+                "over {} s, {}",
+                r.arrival_secs,
+                match r.arrival {
+                    Arrival::Even => "evenly",
+                    Arrival::Random => "at random",
+                }
+            ),
+        ),
+        (
+            "users".into(),
+            format!(
+                "{} queued · {} admitted · {} rejoins · {} gave up",
+                r.queued_users, r.admitted_users, r.rejoins, r.gave_up
+            ),
+        ),
+    ];
+    if let Some(w) = &r.wait_to_admission {
+        rows.push((
+            "wait in line, join → ADMITTED (ms)".into(),
+            format!(
+                "p50 {:.0} · p95 {:.0} · p99 {:.0} · max {:.0}",
+                w.p50_ms, w.p95_ms, w.p99_ms, w.max_ms
+            ),
+        ));
+    }
+    let o = &r.overtaking;
+    rows.push((
+        "overtaking".into(),
+        format!(
+            "{} overtakings by {} users · {} admitted users checked · {} ordered by position · {} skipped (shuffled)",
+            o.inversions, o.overtakers, o.checked, o.by_position, o.skipped_shuffled
+        ),
+    ));
+    let p = &r.one_place;
+    rows.push((
+        "one place per user".into(),
+        format!(
+            "{} told a worse place · {} of {} joins before the opening share a position",
+            p.moved_back, p.shared_positions, p.joins_before_opening
+        ),
+    ));
+    rows.push((
+        "admin samples".into(),
+        format!(
+            "{} every 500 ms · {} failed reads",
+            r.samples.len(),
+            r.sample_failures
+        ),
+    ));
+    for (k, v) in rows {
+        let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
+    }
+    h.push_str("</table>\n");
+    if r.samples.is_empty() {
+        return h;
+    }
+    let labels: Vec<String> = r
+        .samples
+        .iter()
+        .map(|s| format!("{:.1}s", s.t_secs))
+        .collect();
+    let col = |f: fn(&RoomSample) -> f64| r.samples.iter().map(f).collect::<Vec<_>>();
+    h.push_str(&line_chart(
+        "room-waiting",
+        "Waiting room: queue length",
+        "waiting",
+        ("data-samples", &labels),
+        &[("waiting", "#2563eb", col(|s| s.waiting as f64))],
+    ));
+    h.push_str(&line_chart(
+        "room-admissions",
+        "Waiting room: admissions per second and the controller's limit",
+        "per second",
+        ("data-samples", &labels),
+        &[
+            (
+                "admittedPerSecond (server)",
+                "#16a34a",
+                col(|s| s.admitted_per_second),
+            ),
+            (
+                "Δ admittedTotal / s",
+                "#7c3aed",
+                col(|s| s.admitted_delta_per_second),
+            ),
+            (
+                "admissionRate (limit)",
+                "#dc2626",
+                col(|s| s.admission_rate),
+            ),
+        ],
+    ));
+    h
+}
+
 const W: f64 = 860.0;
 const H: f64 = 240.0;
 const LEFT: f64 = 60.0;
@@ -278,7 +447,22 @@ fn label(v: f64) -> String {
 }
 
 /// A line chart, one point per second (bucket centres), with axes and a legend.
+/// A line chart, one point per second of the run.
 fn chart(id: &str, title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
+    let n = series.first().map_or(0, |s| s.2.len());
+    let labels: Vec<String> = (0..n).map(|i| format!("{i}s")).collect();
+    line_chart(id, title, unit, ("data-seconds", &labels), series)
+}
+
+/// A line chart, one point per x label; `count.0` names the attribute that carries the
+/// number of points.
+fn line_chart(
+    id: &str,
+    title: &str,
+    unit: &str,
+    (count_attr, labels): (&str, &[String]),
+    series: &[(&str, &str, Vec<f64>)],
+) -> String {
     let n = series.first().map_or(0, |s| s.2.len());
     let max = series
         .iter()
@@ -298,7 +482,7 @@ fn chart(id: &str, title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -
     h.push_str("</p>\n");
     let _ = writeln!(
         h,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"chart-{id}\" data-seconds=\"{n}\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"chart-{id}\" {count_attr}=\"{n}\" \
          width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\">"
     );
     let mut v = 0.0;
@@ -319,9 +503,10 @@ fn chart(id: &str, title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -
     for i in (0..n).step_by(every) {
         let _ = writeln!(
             h,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{i}s</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
             x(i),
-            H - 8.0
+            H - 8.0,
+            esc(labels.get(i).map_or("", String::as_str))
         );
     }
     let _ = writeln!(
@@ -348,10 +533,10 @@ fn chart(id: &str, title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -
             for (i, v) in values.iter().enumerate() {
                 let _ = writeln!(
                     h,
-                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.2\" fill=\"{color}\"><title>{}s {}: {}</title></circle>",
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.2\" fill=\"{color}\"><title>{} {}: {}</title></circle>",
                     x(i),
                     y(*v),
-                    i,
+                    esc(labels.get(i).map_or("", String::as_str)),
                     esc(name),
                     label((v * 100.0).round() / 100.0)
                 );
@@ -367,15 +552,16 @@ fn seconds_table(rows: &[SecondRow]) -> String {
         "<h2>Per second</h2>\n<details><summary>table</summary>\n<table id=\"per-second\">\n\
          <tr><th class=\"n\">second</th><th class=\"n\">requests</th><th class=\"n\">p50 ms</th>\
          <th class=\"n\">p95 ms</th><th class=\"n\">p99 ms</th><th class=\"n\">ACCEPTED</th>\
-         <th class=\"n\">SOLD_OUT</th><th class=\"n\">ALREADY_ISSUED</th><th class=\"n\">other</th>\
-         <th class=\"n\">errors</th></tr>\n",
+         <th class=\"n\">SOLD_OUT</th><th class=\"n\">ALREADY_ISSUED</th><th class=\"n\">QUEUED</th>\
+         <th class=\"n\">polls</th><th class=\"n\">other</th><th class=\"n\">errors</th></tr>\n",
     );
     for r in rows {
         let _ = writeln!(
             h,
             "<tr data-second=\"{}\"><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}</td>\
              <td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td></tr>",
             r.second,
             r.second,
             r.requests,
@@ -385,6 +571,8 @@ fn seconds_table(rows: &[SecondRow]) -> String {
             r.accepted,
             r.sold_out,
             r.already_issued,
+            r.queued,
+            r.polls,
             r.other,
             r.errors
         );

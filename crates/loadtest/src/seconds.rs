@@ -17,6 +17,10 @@ pub struct SecondRow {
     pub accepted: u64,
     pub sold_out: u64,
     pub already_issued: u64,
+    /// Issue requests answered QUEUED.
+    pub queued: u64,
+    /// Queue polls answered.
+    pub polls: u64,
     /// ok + other 2xx answers.
     pub other: u64,
     pub errors: u64,
@@ -37,6 +41,8 @@ pub fn rows(stats: &Recorder) -> Vec<SecondRow> {
             accepted: s.outcomes.accepted,
             sold_out: s.outcomes.sold_out,
             already_issued: s.outcomes.already_issued,
+            queued: s.outcomes.queued,
+            polls: s.outcomes.polls,
             other: s.outcomes.ok + s.outcomes.other,
             errors: s.errors,
         })
@@ -118,6 +124,8 @@ mod tests {
             accepted: requests,
             sold_out: 0,
             already_issued: 0,
+            queued: 0,
+            polls: 0,
             other: 0,
             errors: 0,
         }
@@ -164,11 +172,13 @@ mod tests {
     fn rows_come_from_the_recorder_with_errors_per_second() {
         let mut r = Recorder::default();
         r.record(
+            crate::stats::Kind::Main,
             Duration::from_millis(100),
             Duration::from_millis(4),
             Ok(Outcome::Accepted),
         );
         r.record(
+            crate::stats::Kind::Main,
             Duration::from_millis(1500),
             Duration::from_millis(8),
             Err((ErrorKind::Timeout, "late")),

@@ -7,9 +7,10 @@ use crate::args::Scenario;
 use crate::client::ErrorKind;
 use crate::progress::fmt_micros;
 use crate::scenario::issue::Crowd;
+use crate::scenario::waiting_room::{Answers, RoomReport};
 pub use crate::seconds::SecondRow;
 use crate::seconds::{self, PerSecondP99};
-use crate::stats::{Outcomes, Recorder};
+use crate::stats::{Outcomes, PollCounts, Recorder};
 use crate::thresholds::{Judged, Measured, Threshold};
 use crate::verify::{Status, Verdict};
 use hdrhistogram::Histogram;
@@ -53,7 +54,22 @@ pub struct Summary {
     /// `send` or `schedule` (rate: from the planned arrival).
     pub latency_from: &'static str,
     pub errors: Errors,
+    /// Answers per request: issue answers (QUEUED among them) and queue polls.
     pub outcomes: Outcomes,
+    /// The queue polls by status (all zero without a waiting room).
+    pub poll_answers: PollCounts,
+    /// The queue polls' latency (apart from `latency`, which is the scenario's own
+    /// requests'); `None` without polls.
+    pub poll_latency: Option<Latency>,
+    /// Per user, from their first request (where its latency counts from) to their
+    /// final answer, waiting in line included; `None` without users.
+    pub time_to_answer: Option<Latency>,
+    /// The users' final answers (the first definite one each).
+    pub answers: Option<Answers>,
+    /// Users answered QUEUED at least once (they followed the waiting room).
+    pub queued_users: u64,
+    /// Users who stopped following the room without an answer (failures, --max-wait).
+    pub gave_up_users: u64,
     /// Arrivals never sent (rate: every connection busy past the end).
     pub dropped: u64,
     /// When the last user got their first definite answer (none if some never did).
@@ -67,6 +83,8 @@ pub struct Summary {
     /// The seconds' p99s: median and worst (None without traffic).
     pub per_second_p99: Option<PerSecondP99>,
     pub verdict: Option<Verdict>,
+    /// --scenario waiting-room: the room's settings, what users saw, the admin samples.
+    pub waiting_room: Option<RoomReport>,
     /// The thresholds in effect and how the run did against each.
     pub thresholds: Vec<Judged>,
     /// Every threshold held (true when there were none).
@@ -87,7 +105,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(h: &Histogram<u64>) -> Self {
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Self::default();
         }
@@ -169,6 +187,22 @@ impl Summary {
             c.count(|t| t.first_answer_us.load(Ordering::Relaxed) == u64::MAX)
         });
         let rows = seconds::rows(stats);
+        let mut tta = Histogram::<u64>::new(3).expect("valid significant figures");
+        tta.auto(true);
+        let (mut queued_users, mut gave_up_users) = (0, 0);
+        if let Some(c) = crowd {
+            for t in &c.tally {
+                if let Some(d) = t.time_to_answer() {
+                    let _ = tta.record((d.as_micros() as u64).max(1));
+                }
+            }
+            for trail in &c.trails {
+                if let Some(t) = trail.lock().as_ref() {
+                    queued_users += 1;
+                    gave_up_users += u64::from(t.gave_up.is_some());
+                }
+            }
+        }
         let mut summary = Self {
             scenario: setup.scenario,
             target: setup.target,
@@ -194,6 +228,13 @@ impl Summary {
             },
             errors,
             outcomes: stats.outcomes,
+            poll_answers: stats.polls,
+            poll_latency: (!stats.poll_latency.is_empty())
+                .then(|| Latency::of(&stats.poll_latency)),
+            time_to_answer: (!tta.is_empty()).then(|| Latency::of(&tta)),
+            answers: crowd.map(Answers::of),
+            queued_users,
+            gave_up_users,
             dropped: stats.dropped,
             all_users_answered_secs: answered.map(|d| d.as_secs_f64()),
             users_without_answer: missing,
@@ -201,6 +242,7 @@ impl Summary {
             per_second_p99: PerSecondP99::of(&rows),
             seconds: rows,
             verdict,
+            waiting_room: None,
             thresholds: Vec::new(),
             thresholds_passed: true,
         };
@@ -284,6 +326,24 @@ impl fmt::Display for Summary {
                 self.users,
                 self.quantity.unwrap_or(0)
             ),
+            Scenario::WaitingRoom => {
+                let room = self.waiting_room.as_ref();
+                format!(
+                    "waiting room (ALWAYS, {} pre-queue{}): {} users arriving over {}s ({}), quantity {}",
+                    room.map_or("FIFO", |r| r.prequeue.as_str()),
+                    room.and_then(|r| r.opens_in_ms)
+                        .map_or(String::new(), |ms| format!(
+                            ", opens {ms} ms after creation"
+                        )),
+                    self.users,
+                    room.map_or(0.0, |r| r.arrival_secs),
+                    room.map_or("even", |r| match r.arrival {
+                        crate::args::Arrival::Even => "even",
+                        crate::args::Arrival::Random => "random",
+                    }),
+                    self.quantity.unwrap_or(0)
+                )
+            }
             Scenario::Health => "GET /health, closed loop".into(),
             Scenario::Mint => "mint tokens, no traffic".into(),
         };
@@ -353,15 +413,128 @@ impl fmt::Display for Summary {
         let o = &self.outcomes;
         let outcomes = match self.scenario {
             Scenario::Health => format!("ok={} other={}", o.ok, o.other),
-            _ => format!(
-                "ACCEPTED={} SOLD_OUT={} ALREADY_ISSUED={} other={}",
-                o.accepted,
-                o.sold_out,
-                o.already_issued,
-                o.ok + o.other
-            ),
+            _ => {
+                let mut line = format!(
+                    "ACCEPTED={} SOLD_OUT={} ALREADY_ISSUED={}",
+                    o.accepted, o.sold_out, o.already_issued
+                );
+                if o.queued > 0 || o.polls > 0 {
+                    line.push_str(&format!(" QUEUED={} polls={}", o.queued, o.polls));
+                }
+                line.push_str(&format!(" other={}", o.ok + o.other));
+                line
+            }
         };
         row(f, "outcomes", outcomes)?;
+        if let Some(l) = &self.poll_latency {
+            let p = &self.poll_answers;
+            row(
+                f,
+                "queue polls",
+                format!(
+                    "WAITING={} ADMITTED={} SOLD_OUT={} EXPIRED={} NOT_IN_QUEUE={}",
+                    p.waiting, p.admitted, p.sold_out, p.expired, p.not_in_queue
+                ),
+            )?;
+            row(
+                f,
+                "poll_req_duration",
+                format!(
+                    "avg={} med={} p(95)={} p(99)={} max={}",
+                    ms(l.avg_ms),
+                    ms(l.p50_ms),
+                    ms(l.p95_ms),
+                    ms(l.p99_ms),
+                    ms(l.max_ms)
+                ),
+            )?;
+        }
+        if self.queued_users > 0 {
+            row(
+                f,
+                "users queued",
+                format!(
+                    "{}{}",
+                    self.queued_users,
+                    if self.gave_up_users > 0 {
+                        format!(" ({} gave up without an answer)", self.gave_up_users)
+                    } else {
+                        String::new()
+                    }
+                ),
+            )?;
+        }
+        if let Some(a) = &self.answers {
+            row(
+                f,
+                "final answers (users)",
+                format!(
+                    "ACCEPTED={} SOLD_OUT={} ALREADY_ISSUED={} none={}",
+                    a.accepted, a.sold_out, a.already_issued, a.none
+                ),
+            )?;
+        }
+        if let Some(l) = &self.time_to_answer {
+            row(
+                f,
+                &format!("time to answer (from {})", self.latency_from),
+                format!(
+                    "med={} p(95)={} p(99)={} max={}",
+                    ms(l.p50_ms),
+                    ms(l.p95_ms),
+                    ms(l.p99_ms),
+                    ms(l.max_ms)
+                ),
+            )?;
+        }
+        if let Some(r) = &self.waiting_room {
+            if let Some(w) = &r.wait_to_admission {
+                row(
+                    f,
+                    "wait in line (join → ADMITTED)",
+                    format!(
+                        "med={} p(95)={} p(99)={} max={}",
+                        ms(w.p50_ms),
+                        ms(w.p95_ms),
+                        ms(w.p99_ms),
+                        ms(w.max_ms)
+                    ),
+                )?;
+            }
+            row(
+                f,
+                "waiting room",
+                format!(
+                    "{} admitted, {} rejoins; {} samples of the admin view{}",
+                    r.admitted_users,
+                    r.rejoins,
+                    r.samples.len(),
+                    if r.sample_failures > 0 {
+                        format!(" ({} reads failed)", r.sample_failures)
+                    } else {
+                        String::new()
+                    }
+                ),
+            )?;
+            if !r.samples.is_empty() {
+                let peak = r.samples.iter().map(|s| s.waiting).max().unwrap_or(0);
+                let fastest = r
+                    .samples
+                    .iter()
+                    .map(|s| s.admitted_delta_per_second)
+                    .fold(0.0, f64::max);
+                let (lo, hi) = r.samples.iter().fold((f64::MAX, 0.0f64), |(lo, hi), s| {
+                    (lo.min(s.admission_rate), hi.max(s.admission_rate))
+                });
+                row(
+                    f,
+                    "room samples",
+                    format!(
+                        "queue peak {peak}, admissions up to {fastest:.0}/s, limit {lo:.0}–{hi:.0}/s"
+                    ),
+                )?;
+            }
+        }
         if self.dropped > 0 {
             row(
                 f,
@@ -452,9 +625,15 @@ mod tests {
             let done = Duration::from_millis(100 * i as u64);
             if i < 3 {
                 t.first_answer_us.store(1000, Ordering::Relaxed);
-                stats.record(done, Duration::from_millis(2), Ok(Outcome::Accepted));
+                stats.record(
+                    crate::stats::Kind::Main,
+                    done,
+                    Duration::from_millis(2),
+                    Ok(Outcome::Accepted),
+                );
             } else {
                 stats.record(
+                    crate::stats::Kind::Main,
                     done,
                     Duration::from_millis(9),
                     Err((ErrorKind::Timeout, "late")),

@@ -10,11 +10,11 @@
 
 use crate::api::{Api, CouponStats, coupon_path};
 use crate::client::{ErrorKind, Target};
-use crate::engine::{self, Plan, RunConfig};
+use crate::engine::{self, Plan, Reply, RunConfig, Timing, Work};
 use crate::scenario::issue::Crowd;
 use crate::stats::Outcome;
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 use rand::seq::SliceRandom;
 use serde::Serialize;
@@ -133,7 +133,7 @@ pub async fn verify(input: Input<'_>) -> anyhow::Result<Verdict> {
     })
 }
 
-fn check(name: &str, status: Status, detail: String) -> Check {
+pub(crate) fn check(name: &str, status: Status, detail: String) -> Check {
     Check {
         name: name.into(),
         status,
@@ -283,32 +283,79 @@ struct StateAnswer<'a> {
 }
 
 impl Plan for StatePlan {
+    type Step = std::convert::Infallible;
     fn jobs(&self) -> Option<u64> {
         Some(self.users.len() as u64)
     }
-    fn request(&self, job: u64) -> Request<Full<Bytes>> {
+    fn request(&self, work: &Work<Self::Step>) -> Request<Full<Bytes>> {
         self.target.request(
             Method::GET,
             &self.uri,
-            Some(&self.users[job as usize]),
+            Some(&self.users[work.job() as usize]),
             None,
         )
     }
-    fn classify(&self, _job: u64, _status: StatusCode, body: &[u8]) -> Outcome {
-        match serde_json::from_slice::<StateAnswer<'_>>(body).map(|a| a.state) {
-            // USED implies it was issued first.
-            Ok("ISSUED" | "USED") => Outcome::Ok,
-            _ => Outcome::Other,
-        }
-    }
-    fn settle(&self, job: u64, result: Result<Outcome, ErrorKind>, _done: Duration) {
+    fn answer(
+        &self,
+        work: Work<Self::Step>,
+        reply: Reply<'_>,
+        _timing: Timing,
+    ) -> Result<Outcome, ErrorKind> {
+        let result = reply.map(|(_, body)| {
+            match serde_json::from_slice::<StateAnswer<'_>>(body).map(|a| a.state) {
+                // USED implies it was issued first.
+                Ok("ISSUED" | "USED") => Outcome::Ok,
+                _ => Outcome::Other,
+            }
+        });
         let seen = match result {
             Ok(Outcome::Ok) => ISSUED,
             Ok(_) | Err(ErrorKind::Http(404)) => NOT_ISSUED,
             Err(_) => NO_ANSWER,
         };
-        self.seen[job as usize].store(seen, Ordering::Relaxed);
+        self.seen[work.job() as usize].store(seen, Ordering::Relaxed);
+        result
     }
+}
+
+/// Reads `GET /api/coupons/{id}/issue` as each of `users`: how many find the coupon
+/// ISSUED (or USED), how many not, how many got no answer.
+pub async fn read_states(
+    target: &Target,
+    coupon: Uuid,
+    users: Vec<HeaderValue>,
+    connections: usize,
+    timeout: Duration,
+) -> anyhow::Result<(usize, usize, usize)> {
+    let plan = Arc::new(StatePlan {
+        target: target.clone(),
+        uri: coupon_path(coupon, "/issue"),
+        seen: users.iter().map(|_| AtomicU8::new(UNCHECKED)).collect(),
+        users,
+    });
+    let checked = plan.users.len();
+    if checked > 0 {
+        engine::run(
+            target,
+            plan.clone(),
+            RunConfig {
+                connections: connections.clamp(1, checked),
+                timeout,
+                duration: None,
+                send_deadline: None,
+                latency_from_schedule: false,
+                progress: None,
+            },
+        )
+        .await?;
+    }
+    let count = |v: u8| {
+        plan.seen
+            .iter()
+            .filter(|s| s.load(Ordering::Relaxed) == v)
+            .count()
+    };
+    Ok((count(ISSUED), count(NOT_ISSUED), count(NO_ANSWER)))
 }
 
 /// Every (or a sample of the) ACCEPTED user(s) must find the coupon ISSUED.
@@ -326,35 +373,15 @@ async fn state_check(input: &Input<'_>) -> anyhow::Result<Check> {
         users.shuffle(&mut rand::thread_rng());
         users.truncate(input.sample);
     }
-    let plan = Arc::new(StatePlan {
-        target: input.target.clone(),
-        uri: coupon_path(input.coupon, "/issue"),
-        seen: users.iter().map(|_| AtomicU8::new(UNCHECKED)).collect(),
+    let checked = users.len();
+    let (issued, not_issued, no_answer) = read_states(
+        input.target,
+        input.coupon,
         users,
-    });
-    let checked = plan.users.len();
-    if checked > 0 {
-        engine::run(
-            input.target,
-            plan.clone(),
-            RunConfig {
-                connections: input.connections.min(checked),
-                timeout: input.timeout,
-                duration: None,
-                send_deadline: None,
-                latency_from_schedule: false,
-                progress: None,
-            },
-        )
-        .await?;
-    }
-    let count = |v: u8| {
-        plan.seen
-            .iter()
-            .filter(|s| s.load(Ordering::Relaxed) == v)
-            .count()
-    };
-    let (issued, not_issued, no_answer) = (count(ISSUED), count(NOT_ISSUED), count(NO_ANSWER));
+        input.connections,
+        input.timeout,
+    )
+    .await?;
     let status = if not_issued > 0 {
         Status::Fail
     } else if no_answer > 0 || issued < checked {

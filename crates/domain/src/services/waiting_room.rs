@@ -393,6 +393,12 @@ impl WaitingRoom {
             }
         };
         let mut estimate = estimate(position, rate, view.remaining());
+        if let Some(left) = view.remaining().filter(|_| estimate.beyond_stock) {
+            // Likely to end SOLD_OUT: ask again about when the stock should be gone,
+            // not after a wait for a turn that will not come.
+            estimate.poll_after = Duration::from_secs_f64(left as f64 / rate)
+                .clamp(Duration::from_secs(1), crate::waiting_room::MAX_POLL_AFTER);
+        }
         let now = self.inner.clock.now();
         if let Some(opens_at) = coupon.opens_at.filter(|at| *at > now) {
             // In the pre-queue: nothing moves before the opening.
@@ -534,7 +540,9 @@ impl WaitingRoom {
         } else {
             bounds.min
         };
-        let burst = if open {
+        // Nobody is let through before the opening, nor once the stock is gone (an
+        // admission then buys nothing: those waiting hear SOLD_OUT at their next poll).
+        let burst = if open && !view.sold_out() {
             ((rate * s.tick.as_secs_f64() * 2.0).ceil() as u32).max(1)
         } else {
             0

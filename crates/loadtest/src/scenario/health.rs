@@ -2,11 +2,11 @@
 //! back: the server's HTTP ceiling with the same client, the yardstick for the issue
 //! path's figures (scripts/bench prints issue ÷ health).
 
-use crate::client::Target;
-use crate::engine::{Plan, RunConfig};
+use crate::client::{ErrorKind, Target};
+use crate::engine::{Plan, Reply, RunConfig, Timing, Work};
 use crate::stats::Outcome;
 use bytes::Bytes;
-use http::{Method, Request, StatusCode, Uri};
+use http::{Method, Request, Uri};
 use http_body_util::Full;
 
 pub struct HealthPlan {
@@ -24,14 +24,20 @@ impl HealthPlan {
 }
 
 impl Plan for HealthPlan {
+    type Step = std::convert::Infallible;
     fn jobs(&self) -> Option<u64> {
         None
     }
-    fn request(&self, _job: u64) -> Request<Full<Bytes>> {
+    fn request(&self, _work: &Work<Self::Step>) -> Request<Full<Bytes>> {
         self.target.request(Method::GET, &self.uri, None, None)
     }
-    fn classify(&self, _job: u64, _status: StatusCode, _body: &[u8]) -> Outcome {
-        Outcome::Ok
+    fn answer(
+        &self,
+        _work: Work<Self::Step>,
+        reply: Reply<'_>,
+        _timing: Timing,
+    ) -> Result<Outcome, ErrorKind> {
+        reply.map(|_| Outcome::Ok)
     }
 }
 

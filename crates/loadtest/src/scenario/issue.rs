@@ -2,37 +2,97 @@
 //! what each user was answered: the verdict compares these answers with what the server
 //! persisted, so they are kept per user, not only as totals.
 
+use super::room::{self, Action, FollowSettings, GaveUp, IssueReply, PollReply, Seen, Step, Trail};
 use crate::api::coupon_path;
 use crate::args::Ramp;
 use crate::client::{ErrorKind, Target};
-use crate::engine::Plan;
-use crate::stats::Outcome;
+use crate::engine::{FollowUps, Plan, Reply, Timing, Work};
+use crate::stats::{Kind, Outcome};
 use crate::tokens::VirtualUser;
 use bytes::Bytes;
-use http::{Method, Request, StatusCode, Uri};
+use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
+
+/// A user's final answer: the first definite one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Final {
+    Accepted,
+    SoldOut,
+    AlreadyIssued,
+}
+
+impl Final {
+    fn code(self) -> u8 {
+        match self {
+            Self::Accepted => 1,
+            Self::SoldOut => 2,
+            Self::AlreadyIssued => 3,
+        }
+    }
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Accepted),
+            2 => Some(Self::SoldOut),
+            3 => Some(Self::AlreadyIssued),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "ACCEPTED",
+            Self::SoldOut => "SOLD_OUT",
+            Self::AlreadyIssued => "ALREADY_ISSUED",
+        }
+    }
+}
 
 /// What one user was answered, over all their requests.
 #[derive(Debug, Default)]
 pub struct Tally {
+    /// Issue requests sent (polls are not counted).
     pub sent: AtomicU32,
     pub accepted: AtomicU32,
-    /// Requests answered ACCEPTED, SOLD_OUT or ALREADY_ISSUED.
+    /// Answers ACCEPTED, SOLD_OUT or ALREADY_ISSUED (to an issue request or, SOLD_OUT,
+    /// to a queue poll). QUEUED is not one.
     pub definite: AtomicU32,
-    /// Requests whose effect is unknown: no answer (timeout, broken connection) or an
-    /// error status (5xx, unexpected 4xx).
+    /// Issue requests whose effect is unknown: no answer (timeout, broken connection)
+    /// or an error status (5xx, unexpected 4xx).
     pub uncertain: AtomicU32,
     /// Microseconds after the start of the first definite answer (`u64::MAX`: none).
     pub first_answer_us: AtomicU64,
+    /// Microseconds after the start where the user's first request's latency counts
+    /// from (its send, or its scheduled arrival for --rate; `u64::MAX`: none).
+    pub first_from_us: AtomicU64,
+    /// The first definite answer (`Final`'s code; 0: none yet).
+    pub final_answer: AtomicU8,
 }
 
-/// The virtual users and their tallies, index-aligned.
+impl Tally {
+    pub fn final_answer(&self) -> Option<Final> {
+        Final::from_code(self.final_answer.load(Ordering::Relaxed))
+    }
+
+    /// From the first request to the final answer (`None`: no final answer).
+    pub fn time_to_answer(&self) -> Option<Duration> {
+        let (from, to) = (
+            self.first_from_us.load(Ordering::Relaxed),
+            self.first_answer_us.load(Ordering::Relaxed),
+        );
+        (from != u64::MAX && to != u64::MAX).then(|| Duration::from_micros(to.saturating_sub(from)))
+    }
+}
+
+/// The virtual users, their tallies and what they saw of the waiting room, index-aligned.
 pub struct Crowd {
     pub users: Vec<VirtualUser>,
     pub tally: Vec<Tally>,
+    /// Created at a user's first QUEUED answer.
+    pub trails: Vec<Mutex<Option<Box<Trail>>>>,
 }
 
 impl Crowd {
@@ -41,10 +101,16 @@ impl Crowd {
             .iter()
             .map(|_| Tally {
                 first_answer_us: AtomicU64::new(u64::MAX),
+                first_from_us: AtomicU64::new(u64::MAX),
                 ..Tally::default()
             })
             .collect();
-        Self { users, tally }
+        let trails = users.iter().map(|_| Mutex::new(None)).collect();
+        Self {
+            users,
+            tally,
+            trails,
+        }
     }
 
     /// Users who sent at least one request.
@@ -71,6 +137,14 @@ impl Crowd {
         }
         ((missing == 0).then(|| Duration::from_micros(last)), missing)
     }
+
+    /// A copy of each user's trail (`None`: never QUEUED).
+    pub fn trails(&self) -> Vec<Option<Trail>> {
+        self.trails
+            .iter()
+            .map(|t| t.lock().as_deref().cloned())
+            .collect()
+    }
 }
 
 /// When each job starts.
@@ -82,17 +156,27 @@ pub enum Schedule {
     Ramp(Ramp),
     /// Job `i` at `i / rate` seconds.
     Rate(f64),
+    /// User `i` at `times[i]` (ascending).
+    Times(Vec<Duration>),
 }
+
+/// The header carrying the waiting room's admission token.
+pub const ADMISSION_TOKEN: HeaderName = HeaderName::from_static("admission-token");
 
 pub struct IssuePlan {
     pub crowd: Crowd,
     pub coupon: Uuid,
     target: Target,
     uri: Uri,
+    queue_uri: Uri,
     /// 1 + duplicates: a user's requests are consecutive jobs, so free workers pick
     /// them up at nearly the same moment, on different connections.
     per_user: u64,
     schedule: Schedule,
+    settings: FollowSettings,
+    follow: FollowUps<Step>,
+    joins: AtomicU64,
+    admits: AtomicU64,
 }
 
 impl IssuePlan {
@@ -108,32 +192,247 @@ impl IssuePlan {
             coupon,
             target: target.clone(),
             uri: coupon_path(coupon, "/issue"),
+            queue_uri: coupon_path(coupon, "/queue"),
             per_user: per_user.max(1),
             schedule,
+            settings: FollowSettings::default(),
+            follow: FollowUps::default(),
+            joins: AtomicU64::new(0),
+            admits: AtomicU64::new(0),
         }
+    }
+
+    /// How users follow the waiting room.
+    pub fn with_follow(mut self, settings: FollowSettings) -> Self {
+        self.settings = settings;
+        self
     }
 
     fn user(&self, job: u64) -> usize {
         (job / self.per_user) as usize
     }
-}
 
-#[derive(serde::Deserialize)]
-struct IssueAnswer<'a> {
-    #[serde(borrow)]
-    result: &'a str,
-}
+    fn issue_request(&self, user: usize, token: Option<&str>) -> Request<Full<Bytes>> {
+        self.crowd.tally[user].sent.fetch_add(1, Ordering::Relaxed);
+        let mut req = self.target.request(
+            Method::POST,
+            &self.uri,
+            Some(&self.crowd.users[user].auth),
+            None,
+        );
+        if let Some(value) = token.and_then(|t| HeaderValue::from_str(t).ok()) {
+            req.headers_mut().insert(ADMISSION_TOKEN, value);
+        }
+        req
+    }
 
-pub fn parse_issue_answer(body: &[u8]) -> Outcome {
-    match serde_json::from_slice::<IssueAnswer<'_>>(body).map(|a| a.result) {
-        Ok("ACCEPTED") => Outcome::Accepted,
-        Ok("SOLD_OUT") => Outcome::SoldOut,
-        Ok("ALREADY_ISSUED") => Outcome::AlreadyIssued,
-        _ => Outcome::Other,
+    /// A definite answer: counted once as the user's final one; ends the user's flow if
+    /// this request was part of it.
+    fn definite(&self, user: usize, answer: Final, timing: Timing, in_flow: bool) {
+        let t = &self.crowd.tally[user];
+        if answer == Final::Accepted {
+            t.accepted.fetch_add(1, Ordering::Relaxed);
+        }
+        t.definite.fetch_add(1, Ordering::Relaxed);
+        t.first_answer_us
+            .fetch_min(timing.done.as_micros() as u64, Ordering::Relaxed);
+        let _ =
+            t.final_answer
+                .compare_exchange(0, answer.code(), Ordering::Relaxed, Ordering::Relaxed);
+        if in_flow {
+            self.end_flow(user, None);
+        }
+    }
+
+    fn end_flow(&self, user: usize, gave_up: Option<GaveUp>) {
+        if let Some(trail) = self.crowd.trails[user].lock().as_mut() {
+            trail.following = false;
+            if gave_up.is_some() {
+                trail.gave_up = gave_up;
+            }
+        }
+        self.follow.end();
+    }
+
+    /// The flow's next step after `delay`, unless the user already has a final answer
+    /// (a duplicate got it) or has waited past `max_wait`.
+    fn next(&self, user: usize, action: Action, delay: Duration, timing: Timing) {
+        if self.crowd.tally[user].final_answer().is_some() {
+            return self.end_flow(user, None);
+        }
+        let started = self.crowd.trails[user]
+            .lock()
+            .as_ref()
+            .map_or(0, |t| t.flow_started_us);
+        let waited =
+            Duration::from_micros((timing.done.as_micros() as u64).saturating_sub(started));
+        if waited + delay > self.settings.max_wait {
+            return self.end_flow(user, Some(GaveUp::MaxWait));
+        }
+        self.follow.after(
+            delay,
+            Step {
+                user: user as u32,
+                action,
+            },
+        );
+    }
+
+    /// A request of the flow failed or was not understood: ask the line again after a
+    /// pause (it says whether the admission still stands), or give up.
+    fn retry(&self, user: usize, timing: Timing) {
+        let pause = {
+            let mut slot = self.crowd.trails[user].lock();
+            let Some(trail) = slot.as_mut() else {
+                drop(slot);
+                return self.end_flow(user, Some(GaveUp::Failures));
+            };
+            trail.failures += 1;
+            if trail.failures >= room::MAX_FAILURES {
+                drop(slot);
+                return self.end_flow(user, Some(GaveUp::Failures));
+            }
+            Duration::from_millis(trail.last_poll_after_ms).max(room::RETRY_AFTER)
+        };
+        self.next(user, Action::Poll, room::jittered(pause), timing);
+    }
+
+    fn seen(timing: Timing) -> Seen {
+        Seen {
+            sent_us: timing.sent.as_micros() as u64,
+            recv_us: timing.done.as_micros() as u64,
+        }
+    }
+
+    fn on_issue(
+        &self,
+        user: usize,
+        reply: Reply<'_>,
+        timing: Timing,
+        in_flow: bool,
+    ) -> Result<Outcome, ErrorKind> {
+        let reply = reply.map(|(_, body)| room::parse_issue(body));
+        match reply {
+            Ok(IssueReply::Accepted) => self.definite(user, Final::Accepted, timing, in_flow),
+            Ok(IssueReply::SoldOut) => self.definite(user, Final::SoldOut, timing, in_flow),
+            Ok(IssueReply::AlreadyIssued) => {
+                self.definite(user, Final::AlreadyIssued, timing, in_flow)
+            }
+            Ok(IssueReply::Queued {
+                position,
+                poll_after,
+            }) => {
+                let starts = {
+                    let mut slot = self.crowd.trails[user].lock();
+                    let trail = slot.get_or_insert_with(Box::default);
+                    trail.place(
+                        position,
+                        true,
+                        Self::seen(timing),
+                        || self.joins.fetch_add(1, Ordering::Relaxed),
+                        || self.admits.fetch_add(1, Ordering::Relaxed),
+                    );
+                    trail.last_poll_after_ms = poll_after.as_millis() as u64;
+                    trail.failures = 0;
+                    let starts = !in_flow
+                        && !trail.following
+                        && trail.gave_up.is_none()
+                        && self.crowd.tally[user].final_answer().is_none();
+                    if starts {
+                        trail.following = true;
+                        trail.flow_started_us = timing.from.as_micros() as u64;
+                    }
+                    starts
+                };
+                if starts {
+                    self.follow.begin();
+                }
+                if starts || in_flow {
+                    let (action, delay) = if position == 0 {
+                        (Action::Poll, Duration::ZERO)
+                    } else if starts && self.settings.repress {
+                        (Action::Issue, room::jittered(poll_after))
+                    } else {
+                        (Action::Poll, room::jittered(poll_after))
+                    };
+                    self.next(user, action, delay, timing);
+                }
+            }
+            Ok(IssueReply::Other) | Err(_) => {
+                self.crowd.tally[user]
+                    .uncertain
+                    .fetch_add(1, Ordering::Relaxed);
+                if in_flow {
+                    self.retry(user, timing);
+                }
+            }
+        }
+        reply.map(IssueReply::outcome)
+    }
+
+    fn on_poll(&self, user: usize, reply: Reply<'_>, timing: Timing) -> Result<Outcome, ErrorKind> {
+        let reply = reply.map(|(_, body)| room::parse_poll(body));
+        let outcome = reply.as_ref().map(PollReply::outcome).map_err(|k| *k);
+        let at = Self::seen(timing);
+        let next_admit = || self.admits.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut slot = self.crowd.trails[user].lock();
+            if let Some(trail) = slot.as_mut() {
+                trail.polls += 1;
+                if reply.as_ref().is_ok_and(|r| *r != PollReply::Other) {
+                    trail.failures = 0;
+                }
+            }
+        }
+        match reply {
+            Ok(PollReply::Waiting {
+                position,
+                poll_after,
+            }) => {
+                if let Some(trail) = self.crowd.trails[user].lock().as_mut() {
+                    trail.place(position, false, at, || 0, next_admit);
+                    trail.last_poll_after_ms = poll_after.as_millis() as u64;
+                }
+                self.next(user, Action::Poll, room::jittered(poll_after), timing);
+            }
+            Ok(PollReply::Admitted { token }) => {
+                if let Some(trail) = self.crowd.trails[user].lock().as_mut() {
+                    trail.admitted(at, next_admit);
+                }
+                self.next(
+                    user,
+                    Action::IssueWith(token.into()),
+                    Duration::ZERO,
+                    timing,
+                );
+            }
+            Ok(PollReply::SoldOut) => self.definite(user, Final::SoldOut, timing, true),
+            Ok(PollReply::Expired | PollReply::NotInQueue) => {
+                let rejoins = self.crowd.trails[user].lock().as_mut().map(|trail| {
+                    trail.rejoining = true;
+                    trail.rejoins += 1;
+                    trail.rejoins
+                });
+                if rejoins.unwrap_or(u32::MAX) > room::MAX_REJOINS {
+                    self.end_flow(user, Some(GaveUp::Rejoins));
+                } else {
+                    self.next(user, Action::Issue, Duration::ZERO, timing);
+                }
+            }
+            Ok(PollReply::Other) | Err(_) => self.retry(user, timing),
+        }
+        outcome
     }
 }
 
+/// What an issue request's 2xx answer says (without the waiting room's details).
+pub fn parse_issue_answer(body: &[u8]) -> Outcome {
+    room::parse_issue(body).outcome()
+}
+
 impl Plan for IssuePlan {
+    type Step = Step;
+
     fn jobs(&self) -> Option<u64> {
         Some(self.crowd.users.len() as u64 * self.per_user)
     }
@@ -143,39 +442,67 @@ impl Plan for IssuePlan {
             Schedule::AtOnce => None,
             Schedule::Ramp(ramp) => Some(ramp.release_at(self.user(job) as u64 + 1)),
             Schedule::Rate(rate) => Some(Duration::from_secs_f64(job as f64 / rate)),
+            Schedule::Times(times) => times.get(self.user(job)).copied(),
         }
     }
 
-    fn request(&self, job: u64) -> Request<Full<Bytes>> {
-        let user = &self.crowd.users[self.user(job)];
-        self.crowd.tally[self.user(job)]
-            .sent
-            .fetch_add(1, Ordering::Relaxed);
-        self.target
-            .request(Method::POST, &self.uri, Some(&user.auth), None)
-    }
-
-    fn classify(&self, _job: u64, _status: StatusCode, body: &[u8]) -> Outcome {
-        parse_issue_answer(body)
-    }
-
-    fn settle(&self, job: u64, result: Result<Outcome, ErrorKind>, done: Duration) {
-        let t = &self.crowd.tally[self.user(job)];
-        match result {
-            Ok(Outcome::Accepted) => {
-                t.accepted.fetch_add(1, Ordering::Relaxed);
-                t.definite.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Outcome::SoldOut | Outcome::AlreadyIssued) => {
-                t.definite.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Outcome::Ok | Outcome::Other) | Err(_) => {
-                t.uncertain.fetch_add(1, Ordering::Relaxed);
-                return;
+    fn request(&self, work: &Work<Step>) -> Request<Full<Bytes>> {
+        match work {
+            Work::Job(job) => self.issue_request(self.user(*job), None),
+            Work::Step(step) => {
+                let user = step.user as usize;
+                match &step.action {
+                    Action::Poll => self.target.request(
+                        Method::GET,
+                        &self.queue_uri,
+                        Some(&self.crowd.users[user].auth),
+                        None,
+                    ),
+                    Action::Issue => self.issue_request(user, None),
+                    Action::IssueWith(token) => self.issue_request(user, Some(token)),
+                }
             }
         }
-        t.first_answer_us
-            .fetch_min(done.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn kind(&self, work: &Work<Step>) -> Kind {
+        match work {
+            Work::Step(Step {
+                action: Action::Poll,
+                ..
+            }) => Kind::Poll,
+            _ => Kind::Main,
+        }
+    }
+
+    fn answer(
+        &self,
+        work: Work<Step>,
+        reply: Reply<'_>,
+        timing: Timing,
+    ) -> Result<Outcome, ErrorKind> {
+        match work {
+            Work::Job(job) => {
+                let user = self.user(job);
+                self.crowd.tally[user]
+                    .first_from_us
+                    .fetch_min(timing.from.as_micros() as u64, Ordering::Relaxed);
+                self.on_issue(user, reply, timing, false)
+            }
+            Work::Step(step) => {
+                let user = step.user as usize;
+                match step.action {
+                    Action::Poll => self.on_poll(user, reply, timing),
+                    Action::Issue | Action::IssueWith(_) => {
+                        self.on_issue(user, reply, timing, true)
+                    }
+                }
+            }
+        }
+    }
+
+    fn follow_ups(&self) -> Option<&FollowUps<Step>> {
+        Some(&self.follow)
     }
 }
 

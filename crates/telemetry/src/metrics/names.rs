@@ -93,13 +93,8 @@ pub const ISSUE_RESULTS: [&str; 7] = [
 ];
 
 /// The `status` label values of [`ROOM_POLLS_TOTAL`].
-pub const ROOM_POLL_STATUSES: [&str; 5] = [
-    "waiting",
-    "admitted",
-    "sold_out",
-    "expired",
-    "not_in_queue",
-];
+pub const ROOM_POLL_STATUSES: [&str; 5] =
+    ["waiting", "admitted", "sold_out", "expired", "not_in_queue"];
 
 /// The `op` label values of [`PASSWORD_HASHES_TOTAL`].
 pub const HASH_OPS: [&str; 2] = ["hash", "verify"];
