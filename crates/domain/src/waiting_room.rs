@@ -233,15 +233,20 @@ pub struct AutoThresholds {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RateStep {
     Keep,
-    /// Admitted requests were answered near the latency floor: admit more.
+    /// Admitted requests were answered in under half the target: far from the limit,
+    /// grow by half (slow start), so the rate finds the path's capacity in a few
+    /// windows rather than a minute of small steps.
+    Probe,
+    /// Admitted requests were answered under the target: admit a little more.
     Grow,
     /// Latency rose: admit fewer, at once.
     Cut,
 }
 
 /// AIMD in the spirit of TCP congestion control and Netflix's concurrency limits:
-/// grow additively while the admitted requests' p95 stays under the target, cut
-/// multiplicatively when it passes it.
+/// grow by half while the admitted requests' p95 stays under half the target (slow
+/// start), additively while it stays under the target, cut multiplicatively when it
+/// passes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Controller {
     pub target_p95: Duration,
@@ -256,6 +261,7 @@ impl Controller {
         match p95 {
             None => RateStep::Keep,
             Some(p) if p > self.target_p95 => RateStep::Cut,
+            Some(p) if p * 2 < self.target_p95 => RateStep::Probe,
             Some(_) => RateStep::Grow,
         }
     }
@@ -266,6 +272,7 @@ impl Controller {
         let rate = if rate <= 0.0 { bounds.min } else { rate };
         bounds.clamp(match step {
             RateStep::Keep => rate,
+            RateStep::Probe => (rate * 1.5).max(rate + bounds.max * self.grow_share),
             RateStep::Grow => rate + bounds.max * self.grow_share,
             RateStep::Cut => rate * self.cut_factor,
         })
@@ -327,7 +334,8 @@ mod tests {
             cut_factor: 0.7,
         };
         let bounds = RateBounds::new(10.0, 1000.0).unwrap();
-        assert_eq!(c.step(Some(Duration::from_millis(20))), RateStep::Grow);
+        assert_eq!(c.step(Some(Duration::from_millis(20))), RateStep::Probe);
+        assert_eq!(c.step(Some(Duration::from_millis(70))), RateStep::Grow);
         assert_eq!(c.step(Some(Duration::from_millis(150))), RateStep::Cut);
         assert_eq!(c.step(None), RateStep::Keep);
         assert_eq!(
@@ -336,6 +344,15 @@ mod tests {
             "starts at the floor"
         );
         assert_eq!(c.next(100.0, RateStep::Grow, bounds), 150.0);
+        assert_eq!(c.next(400.0, RateStep::Probe, bounds), 600.0, "by half");
+        assert_eq!(c.next(20.0, RateStep::Probe, bounds), 70.0, "at least a step");
+        // From the floor to the ceiling in a handful of windows.
+        let (mut rate, mut windows) = (10.0, 0);
+        while rate < 1000.0 {
+            rate = c.next(rate, RateStep::Probe, bounds);
+            windows += 1;
+        }
+        assert!(windows <= 10, "{windows} windows");
         assert_eq!(c.next(100.0, RateStep::Cut, bounds), 70.0);
         assert_eq!(c.next(990.0, RateStep::Grow, bounds), 1000.0);
         assert_eq!(c.next(11.0, RateStep::Cut, bounds), 10.0);
