@@ -20,8 +20,8 @@ use crate::ports::{AdmissionSigner, Clock, IssueGate, WaitingLine};
 use crate::services::issuing::{Answered, IssueError, Issuing};
 use crate::services::single_flight::SingleFlight;
 use crate::waiting_room::{
-    AutoThresholds, Controller, Pace, Place, PrequeueOrder, RateBounds, RoomMode, RoomSwitch,
-    SharedRoom, WaitEstimate, estimate,
+    AutoThresholds, Controller, Pace, Place, PrequeueOrder, RateBounds, RateStep, RoomMode,
+    RoomSwitch, SharedRoom, WaitEstimate, estimate,
 };
 use futures::FutureExt;
 use parking_lot::Mutex;
@@ -517,9 +517,14 @@ impl WaitingRoom {
             }
         }
         if window_due && shared.switch != RoomSwitch::Off && open {
-            let next = s
-                .controller
-                .next(shared.rate, s.controller.step(p95), bounds);
+            let mut step = s.controller.step(p95);
+            let line_was_empty = view.control.lock().last.is_none_or(|r| r.waiting == 0);
+            if line_was_empty && matches!(step, RateStep::Grow | RateStep::Probe) {
+                // Nobody waited, so the rate limited nothing and says nothing about
+                // capacity: growing it now would let the next flood straight through.
+                step = RateStep::Keep;
+            }
+            let next = s.controller.next(shared.rate, step, bounds);
             shared.rate = line.propose_rate(c, next, s.window.mul_f64(0.8)).await?;
         }
         if open && coupon.room.prequeue == PrequeueOrder::Shuffled {
