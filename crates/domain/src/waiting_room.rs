@@ -345,7 +345,11 @@ mod tests {
         );
         assert_eq!(c.next(100.0, RateStep::Grow, bounds), 150.0);
         assert_eq!(c.next(400.0, RateStep::Probe, bounds), 600.0, "by half");
-        assert_eq!(c.next(20.0, RateStep::Probe, bounds), 70.0, "at least a step");
+        assert_eq!(
+            c.next(20.0, RateStep::Probe, bounds),
+            70.0,
+            "at least a step"
+        );
         // From the floor to the ceiling in a handful of windows.
         let (mut rate, mut windows) = (10.0, 0);
         while rate < 1000.0 {
