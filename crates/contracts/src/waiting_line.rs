@@ -25,6 +25,46 @@ where
     concurrent_joins_get_distinct_places(make().await).await;
     lines_are_independent(make().await).await;
     a_slow_rate_is_kept_when_asked_often(make().await).await;
+    admissions_never_outnumber_the_stock_left(make().await).await;
+}
+
+/// With `outstanding_cap` (the units left), valid unused admissions never exceed it:
+/// an admission used (or expired) makes room for the next.
+pub async fn admissions_never_outnumber_the_stock_left(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let users: Vec<UserId> = (0..5).map(|_| UserId::new()).collect();
+    for u in &users {
+        line.join(c, *u).await.unwrap();
+    }
+    let capped = |cap| Pace {
+        outstanding_cap: Some(cap),
+        ..fast(10)
+    };
+    assert_eq!(line.admit(c, capped(2)).await.unwrap().admitted_now, 2);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        line.admit(c, capped(2)).await.unwrap().admitted_now,
+        0,
+        "two admissions outstanding already"
+    );
+    assert!(line.take_admission(c, users[0]).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        line.admit(c, capped(2)).await.unwrap().admitted_now,
+        1,
+        "the used one made room"
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(line.admit(c, capped(1)).await.unwrap().admitted_now, 0);
+    assert_eq!(line.place(c, users[3]).await.unwrap(), waiting(1));
+    // Given back, it counts again.
+    line.return_admission(c, users[0], Duration::from_secs(30))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(line.admit(c, capped(3)).await.unwrap().admitted_now, 0);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(line.admit(c, capped(4)).await.unwrap().admitted_now, 1);
 }
 
 /// A pace that admits up to `burst` at once, as fast as asked.
@@ -34,6 +74,7 @@ pub fn fast(burst: u32) -> Pace {
         burst,
         abandon_after: Duration::from_secs(60),
         admission_ttl: Duration::from_secs(30),
+        outstanding_cap: None,
     }
 }
 

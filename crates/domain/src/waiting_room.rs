@@ -134,6 +134,9 @@ pub struct Pace {
     pub burst: u32,
     pub abandon_after: Duration,
     pub admission_ttl: Duration,
+    /// At most this many valid, unused admissions after the step (the units left):
+    /// an admission beyond the stock would only lead to SOLD_OUT. `None`: no cap.
+    pub outstanding_cap: Option<u64>,
 }
 
 /// A line's figures after an admission step.

@@ -13,7 +13,7 @@ use couponrush_domain::waiting_room::{
 };
 use couponrush_domain::{CouponId, StoreError, UserId};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -64,6 +64,10 @@ struct Room {
     waiting: HashMap<UserId, Waiter>,
     /// User → valid until (ms); kept a while after expiry.
     admitted: HashMap<UserId, i64>,
+    /// Valid until (ms) → admissions granted with it and not used yet: the admissions
+    /// outstanding are the counts past now, a few hundred keys (one per step) rather
+    /// than every admitted user.
+    unused: BTreeMap<i64, u64>,
     shared: SharedRoom,
     rate_set_ms: Option<i64>,
     /// Admissions are accounted up to this instant (fractional ms keep a slow rate exact).
@@ -103,6 +107,29 @@ impl Room {
                 Place::Expired
             }
         })
+    }
+
+    fn grant(&mut self, user: UserId, until: i64, now: i64) {
+        if let Some(old) = self.admitted.insert(user, until) {
+            self.forget_unused(old, now);
+        }
+        *self.unused.entry(until).or_default() += 1;
+    }
+
+    fn forget_unused(&mut self, until: i64, now: i64) {
+        if until <= now {
+            return; // expired: no longer counted
+        }
+        if let Some(n) = self.unused.get_mut(&until) {
+            *n -= 1;
+            if *n == 0 {
+                self.unused.remove(&until);
+            }
+        }
+    }
+
+    fn outstanding(&self, now: i64) -> u64 {
+        self.unused.range(now + 1..).map(|(_, n)| n).sum()
     }
 
     fn sweep_abandoned(&mut self, now: i64, abandon_after: i64) {
@@ -149,7 +176,12 @@ impl Room {
 
     fn admit(&mut self, pace: &Pace, now: i64) -> LineFigures {
         self.sweep_abandoned(now, ms(pace.abandon_after));
-        let due = self.due(pace, now);
+        self.unused = self.unused.split_off(&(now + 1));
+        let mut due = self.due(pace, now);
+        if let Some(cap) = pace.outstanding_cap {
+            // Never more admissions waiting to be used than units left.
+            due = due.min(cap.saturating_sub(self.outstanding(now)));
+        }
         let abandon_after = ms(pace.abandon_after);
         let valid_until = now.saturating_add(ms(pace.admission_ttl));
         let mut admitted_now = 0;
@@ -166,7 +198,7 @@ impl Room {
                 self.abandoned_total += 1;
                 continue;
             }
-            self.admitted.insert(user, valid_until);
+            self.grant(user, valid_until, now);
             admitted_now += 1;
         }
         self.admitted_total += admitted_now;
@@ -317,6 +349,7 @@ impl WaitingLine for MemoryWaitingLine {
         match room.admitted.get(&user) {
             Some(&until) if until > now => {
                 room.admitted.remove(&user);
+                room.forget_unused(until, now);
                 Ok(true)
             }
             _ => Ok(false),
@@ -330,9 +363,8 @@ impl WaitingLine for MemoryWaitingLine {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let room = self.room(coupon);
-        room.lock()
-            .admitted
-            .insert(user, now_ms().saturating_add(ms(ttl)));
+        let now = now_ms();
+        room.lock().grant(user, now.saturating_add(ms(ttl)), now);
         Ok(())
     }
 

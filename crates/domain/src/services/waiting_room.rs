@@ -560,6 +560,7 @@ impl WaitingRoom {
                     burst,
                     abandon_after: s.abandon_after,
                     admission_ttl: s.admission_ttl,
+                    outstanding_cap: view.remaining(),
                 },
             )
             .await?;

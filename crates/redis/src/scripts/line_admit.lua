@@ -4,7 +4,8 @@
 -- KEYS[1] line, KEYS[2] seen, KEYS[3] admitted, KEYS[4] state.
 -- ARGV[1] rate per second (decimal string), ARGV[2] burst, ARGV[3] abandon after (ms),
 -- ARGV[4] admission validity (ms), ARGV[5] TTL (ms) of the line's keys, ARGV[6] TTL
--- (ms) of the state.
+-- (ms) of the state, ARGV[7] the most valid unused admissions there may be after the
+-- step (the units left; -1: no cap).
 -- Returns {waiting, admitted_total, abandoned_total, admitted_now}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -47,6 +48,16 @@ else
 end
 if capped then
   due = burst
+end
+-- Never more admissions waiting to be used than units left: one beyond the stock
+-- would only lead its holder to SOLD_OUT.
+local cap = tonumber(ARGV[7])
+if cap and cap >= 0 and burst > 0 then
+  local outstanding = redis.call('ZCOUNT', admitted, '(' .. now, '+inf')
+  local room_left = math.max(0, cap - outstanding)
+  if due > room_left then
+    due, capped = room_left, true
+  end
 end
 local waiting = redis.call('ZCARD', line)
 local next_last = last
