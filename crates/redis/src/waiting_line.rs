@@ -185,9 +185,10 @@ impl WaitingLine for RedisWaitingLine {
                 .arg(ms(pace.admission_ttl))
                 .arg(ms(LINE_TTL))
                 .arg(ms(STATE_TTL))
-                .arg(pace.outstanding_cap.map_or(-1, |cap| {
-                    i64::try_from(cap).unwrap_or(i64::MAX)
-                }))
+                .arg(
+                    pace.outstanding_cap
+                        .map_or(-1, |cap| i64::try_from(cap).unwrap_or(i64::MAX)),
+                )
                 .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(unavailable)?;
