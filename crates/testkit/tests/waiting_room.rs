@@ -288,12 +288,20 @@ async fn embedded_auto_room_turns_on_under_latency_and_off_after_draining() {
     .await;
     let coupon = create(&app, &room_coupon(100, "AUTO", "FIFO", None)).await;
     assert_eq!(room_state(&app, coupon).await, "OFF");
-    for _ in 0..3 {
+    // The first one goes straight in; it and the next (each ~100 ms, a slow commit)
+    // push the window's p95 past 50 ms, so those after may already be queued.
+    let first = app.issue(&app.mint_user().1, coupon).await;
+    assert_eq!(
+        first.status,
+        StatusCode::ACCEPTED,
+        "straight in while off: {:?}",
+        first.body
+    );
+    for _ in 0..2 {
         let r = app.issue(&app.mint_user().1, coupon).await;
-        assert_eq!(
-            r.status,
-            StatusCode::ACCEPTED,
-            "straight in while off: {:?}",
+        assert!(
+            r.status == StatusCode::ACCEPTED || r.str("result") == "QUEUED",
+            "{:?}",
             r.body
         );
     }
