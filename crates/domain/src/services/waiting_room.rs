@@ -173,11 +173,13 @@ impl View {
     }
 }
 
-/// A request let through to the gate: counted in flight while it runs, its latency
-/// recorded when it ends (however it ends: a dropped request counts too).
+/// A request let through to the gate: counted in flight while it runs; when it is
+/// answered, its latency is recorded, or its failure counted (a request dropped by its
+/// client is neither).
 struct Through {
     view: Arc<View>,
     started: Instant,
+    answered: Option<bool>,
 }
 
 impl Through {
@@ -186,6 +188,7 @@ impl Through {
         Self {
             view,
             started: Instant::now(),
+            answered: None,
         }
     }
 }
@@ -193,8 +196,21 @@ impl Through {
 impl Drop for Through {
     fn drop(&mut self) {
         self.view.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.view.latency.record(self.started.elapsed());
+        match self.answered {
+            Some(true) => self.view.latency.record(self.started.elapsed()),
+            Some(false) => self.view.latency.fail(),
+            None => {}
+        }
     }
+}
+
+/// Whether an answer says the issue path worked (however slowly), as opposed to a
+/// dependency failing: the room reacts to overload, not to an outage.
+fn path_worked(answer: &Result<Answered, IssueError>) -> bool {
+    !matches!(
+        answer,
+        Err(IssueError::Unavailable(_) | IssueError::Indeterminate(_) | IssueError::Store(_))
+    )
 }
 
 fn room_error(e: StoreError) -> IssueError {
@@ -350,7 +366,7 @@ impl WaitingRoom {
         user: UserId,
         key: Option<IdempotencyKey>,
     ) -> Result<RoomAnswer, IssueError> {
-        let _timed = view.map(Through::new);
+        let mut timed = view.map(Through::new);
         let answered = match key {
             None => self
                 .inner
@@ -362,8 +378,11 @@ impl WaitingRoom {
                     replayed: false,
                 }),
             Some(key) => self.inner.issuing.issue_with_key(coupon, user, key).await,
-        }?;
-        Ok(RoomAnswer::Issued(answered))
+        };
+        if let Some(timed) = timed.as_mut() {
+            timed.answered = Some(path_worked(&answered));
+        }
+        Ok(RoomAnswer::Issued(answered?))
     }
 
     fn queued(&self, coupon: &Coupon, view: &View, place: Place) -> Queued {
@@ -661,9 +680,13 @@ impl WaitingRoom {
 }
 
 /// Latencies of one window in logarithmic buckets (about 19 % apart, from 50 µs to
-/// ~2 min): recording is one atomic add, and the p95 is read once per window.
+/// ~2 min): recording is one atomic add, and the p95 is read once per window. Failed
+/// answers are only counted: a window where more than one request in twenty failed
+/// measures an outage (a dependency down, requests held until they time out), which
+/// admitting fewer people would not cure, so it gives no p95.
 struct LatencyWindow {
     buckets: [AtomicU64; BUCKETS],
+    failures: AtomicU64,
 }
 
 const BUCKETS: usize = 96;
@@ -674,6 +697,7 @@ impl Default for LatencyWindow {
     fn default() -> Self {
         Self {
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            failures: AtomicU64::new(0),
         }
     }
 }
@@ -695,15 +719,21 @@ impl LatencyWindow {
         self.buckets[Self::bucket(latency)].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The window's p95 (an upper bound, within a bucket), and a new window.
+    fn fail(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The window's p95 (an upper bound, within a bucket), and a new window; `None`
+    /// when nothing was answered, or when failures were more than one in twenty.
     fn take_p95(&self) -> Option<Duration> {
         let counts: Vec<u64> = self
             .buckets
             .iter()
             .map(|b| b.swap(0, Ordering::AcqRel))
             .collect();
+        let failures = self.failures.swap(0, Ordering::AcqRel);
         let total: u64 = counts.iter().sum();
-        if total == 0 {
+        if total == 0 || failures * 20 > total + failures {
             return None;
         }
         let rank = (total as f64 * 0.95).ceil() as u64;
@@ -744,5 +774,17 @@ mod tests {
             "{p:?}"
         );
         assert_eq!(w.take_p95(), None, "a new window");
+        // An outage is not overload: many failures, no p95.
+        for _ in 0..10 {
+            w.record(Duration::from_secs(2));
+        }
+        w.fail();
+        w.fail();
+        assert_eq!(w.take_p95(), None, "2 of 12 failed");
+        for _ in 0..40 {
+            w.record(Duration::from_secs(2));
+        }
+        w.fail();
+        assert!(w.take_p95().is_some(), "1 of 41 failed");
     }
 }
