@@ -270,6 +270,22 @@ impl TestApp {
         scrape(&self.client, &self.url("/metrics")).await
     }
 
+    /// `/metrics` once the waiting room's ticker has published the rooms of the
+    /// coupons asked about (their families carry a `coupon` label, so they appear with
+    /// the first tick after a coupon's first request: at most `room_tick_ms` later).
+    pub async fn metrics_after_a_room_tick(&self) -> Exposition {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let m = self.metrics().await;
+            if m.family("couponrush_room_waiting").is_some()
+                || tokio::time::Instant::now() >= deadline
+            {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn coupon_stats(&self, coupon: Uuid) -> Reply {
         let token = self.admin_token.clone();
         self.call(

@@ -75,7 +75,7 @@ async fn distributed_metrics_count_a_small_rush_and_lag_drains_to_zero() {
     );
 
     // api node, on its HTTP port.
-    let api = app.metrics().await;
+    let api = app.metrics_after_a_room_tick().await;
     assert_families_of(Process::Api, &api);
     for result in names::ISSUE_RESULTS {
         assert_eq!(

@@ -23,7 +23,7 @@ async fn embedded_metrics_count_a_small_rush() {
         .await;
     assert_eq!(unrouted.status, 404);
 
-    let m = app.metrics().await;
+    let m = app.metrics_after_a_room_tick().await;
 
     // Exactly the serve families, with their documented types.
     for f in names::FAMILIES {
