@@ -92,7 +92,7 @@ pub async fn room_state(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<RoomStateResponse>, ApiError> {
     let coupon = CouponId::from_uuid(id);
-    let (definition, _) = s.app.catalog.get(coupon).await?;
+    let definition = s.app.catalog.find(coupon).await?;
     let report = s.app.room.report(coupon).await?;
     Ok(Json(room_state_response(&definition, &report)))
 }
@@ -120,7 +120,7 @@ pub async fn configure_room(
             );
         }
     };
-    let (mut definition, _) = s.app.catalog.get(coupon).await?;
+    let mut definition = s.app.catalog.find(coupon).await?;
     if body.mode.is_some() || body.prequeue.is_some() {
         let policy = RoomPolicy {
             mode: body.mode.map_or(definition.room.mode, Into::into),

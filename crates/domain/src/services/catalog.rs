@@ -79,13 +79,17 @@ impl Catalog {
         Ok(coupon)
     }
 
-    /// The coupon with its persisted issued count.
-    pub async fn get(&self, id: CouponId) -> Result<(Coupon, u64), CatalogError> {
-        let coupon = self
-            .coupons
+    /// The stored coupon.
+    pub async fn find(&self, id: CouponId) -> Result<Coupon, CatalogError> {
+        self.coupons
             .find_coupon(id)
             .await?
-            .ok_or(CatalogError::NotFound)?;
+            .ok_or(CatalogError::NotFound)
+    }
+
+    /// The coupon with its persisted issued count.
+    pub async fn get(&self, id: CouponId) -> Result<(Coupon, u64), CatalogError> {
+        let coupon = self.find(id).await?;
         let issued = self.coupons.issued_count(id).await?;
         Ok((coupon, issued))
     }
@@ -95,11 +99,7 @@ impl Catalog {
         id: CouponId,
         target: CouponStatus,
     ) -> Result<Coupon, CatalogError> {
-        let mut coupon = self
-            .coupons
-            .find_coupon(id)
-            .await?
-            .ok_or(CatalogError::NotFound)?;
+        let mut coupon = self.find(id).await?;
         coupon.ensure_status_change(target, self.clock.now())?;
         if !self.coupons.set_coupon_status(id, target).await? {
             return Err(CatalogError::NotFound);
@@ -123,11 +123,7 @@ impl Catalog {
         id: CouponId,
         room: RoomPolicy,
     ) -> Result<Coupon, CatalogError> {
-        let mut coupon = self
-            .coupons
-            .find_coupon(id)
-            .await?
-            .ok_or(CatalogError::NotFound)?;
+        let mut coupon = self.find(id).await?;
         if !self.coupons.set_room_policy(id, room).await? {
             return Err(CatalogError::NotFound);
         }
