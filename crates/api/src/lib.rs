@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod pages;
 pub mod routes;
 pub mod state;
 
@@ -30,8 +31,12 @@ use utoipa::OpenApi;
 /// runs at once (`max_requests_in_flight`): the probes and `/metrics` (a busy process is
 /// alive, and a probe stuck behind the crowd would take a healthy node out of rotation),
 /// and signing in, which has bounds of its own (the hash pool's queue, the throttles'
-/// deliberately held 429s). Exact paths, or prefixes ending in `/`.
-const NEVER_WAITING: [&str; 5] = [
+/// deliberately held 429s), and the pages (compiled-in files: a person must get the page
+/// of an event that is opening). Exact paths, or prefixes ending in `/` (longer than
+/// `/` itself, which is the page's exact path).
+const NEVER_WAITING: [&str; 7] = [
+    pages::INDEX_PATH,
+    pages::ASSETS_PREFIX,
     "/health",
     "/ready",
     "/metrics",
@@ -43,7 +48,7 @@ const NEVER_WAITING: [&str; 5] = [
 /// may be answered 503 `SERVER_BUSY`).
 pub fn waits_for_a_turn(path: &str) -> bool {
     !NEVER_WAITING.iter().any(|p| {
-        if p.ends_with('/') {
+        if p.len() > 1 && p.ends_with('/') {
             path.starts_with(p)
         } else {
             path == *p
@@ -84,6 +89,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
         .route("/api-docs/openapi.json", get(openapi_json))
+        .merge(pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
@@ -150,6 +156,8 @@ mod tests {
             "/api/auth/login",
             "/api/auth/refresh",
             "/api/users/signup",
+            "/",
+            "/assets/app.js",
         ] {
             assert!(!waits_for_a_turn(path), "{path}");
         }
@@ -158,7 +166,7 @@ mod tests {
             "/api/me/coupons",
             "/healthz",
             "/api/authx",
-            "/",
+            "/api/coupons",
         ] {
             assert!(waits_for_a_turn(path), "{path}");
         }

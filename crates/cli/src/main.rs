@@ -184,6 +184,7 @@ fn print_banner(mode: &str, role: Role, config: &Config, addr: std::net::SocketA
     println!("couponrush {} — {mode}", env!("CARGO_PKG_VERSION"));
     println!("{}", config.shown_for(role));
     println!();
+    println!("  open     {base}/   (the event page and, for admins, the console)");
     println!("  API      {base}/api");
     println!("  OpenAPI  {base}/api-docs/openapi.json");
     println!("  health   {base}/health   ready {base}/ready");

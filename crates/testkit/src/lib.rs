@@ -1,6 +1,7 @@
 //! Starts real couponrush servers for tests: the same wiring as the binary, on a random
 //! port, against a fresh data directory, with typed helpers for the API.
 
+pub mod browser;
 mod client;
 mod counting;
 mod distributed;
@@ -12,6 +13,6 @@ pub use client::{CouponSpec, Reply, scrape};
 pub use counting::CountingStore;
 pub use couponrush_testenv as env;
 pub use distributed::{ConsumerHandle, Distributed, TEST_JWT_SECRET, start_consumer, test_config};
-pub use embedded::TestApp;
+pub use embedded::{ADMIN_PASSWORD, ADMIN_USERNAME, TestApp};
 pub use prometheus::Exposition;
 pub use rush::RushTally;
