@@ -529,8 +529,8 @@ async function viewAdmin() {
     totalQuantity: el('input', { id: 'c-quantity', type: 'number', min: 1, required: true, value: 100 }),
     opensAt: el('input', { id: 'c-opens-at', type: 'datetime-local' }),
     expiresAt: el('input', { id: 'c-expires-at', type: 'datetime-local', required: true, value: localInput(new Date(Date.now() + 86400000)) }),
-    waitingRoom: el('select', { id: 'c-room' }, el('option', { value: 'AUTO' }, 'Auto (on under load)'), el('option', { value: 'ALWAYS' }, 'Always on'), el('option', { value: 'OFF' }, 'Off')),
-    prequeue: el('select', { id: 'c-prequeue' }, el('option', { value: 'FIFO' }, 'First come, first served'), el('option', { value: 'SHUFFLED' }, 'Shuffled at the opening')),
+    waitingRoom: el('select', { id: 'c-room' }, el('option', { value: 'AUTO' }, 'Auto: on under load'), el('option', { value: 'ALWAYS' }, 'Always on'), el('option', { value: 'OFF' }, 'Off')),
+    prequeue: el('select', { id: 'c-prequeue' }, el('option', { value: 'FIFO' }, 'In order of arrival'), el('option', { value: 'SHUFFLED' }, 'Shuffled at opening')),
     status: el('select', { id: 'c-status' }, el('option', { value: 'ACTIVE' }, 'Active'), el('option', { value: 'DISABLED' }, 'Disabled')),
   };
   const table = el('tbody', { id: 'admin-coupons' });
@@ -557,9 +557,9 @@ async function viewAdmin() {
   el('div', { class: 'grid2' },
     el('label', {}, 'Type', f.couponType),
     el('label', {}, 'Discount', f.discountType),
-    el('label', {}, 'Value (amount, or 1–100 %)', f.discountValue),
+    el('label', {}, 'Value (amount or %)', f.discountValue),
     el('label', {}, 'Quantity', f.totalQuantity),
-    el('label', {}, 'Opens at (empty: at once)', f.opensAt),
+    el('label', {}, 'Opens at (empty: now)', f.opensAt),
     el('label', {}, 'Expires at', f.expiresAt),
     el('label', {}, 'Waiting room', f.waitingRoom),
     el('label', {}, 'Early arrivals', f.prequeue),

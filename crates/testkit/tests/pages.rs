@@ -143,6 +143,8 @@ async fn an_admin_creates_a_coupon_and_watches_a_rush() {
     )
     .await;
     b.click("#nav-admin").await;
+    b.find("#create-form").await;
+    picture(&b, "admin-new-coupon.png").await;
     b.fill("#c-name", "Lunch rush pizza").await;
     b.select("#c-type", "PIZZA").await;
     b.select("#c-discount-type", "PERCENTAGE").await;
