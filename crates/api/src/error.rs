@@ -31,6 +31,14 @@ pub struct ErrorBody {
     pub opens_at: Option<DateTime<Utc>>,
 }
 
+/// The stable code of an error answer, kept on the response for the middleware.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
+/// A caught panic's message, kept on its 500 answer for error tracking.
+#[derive(Debug, Clone)]
+pub struct PanicMessage(pub String);
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -157,6 +165,8 @@ impl IntoResponse for ApiError {
             opens_at: self.opens_at,
         };
         let mut response = (self.status, Json(body)).into_response();
+        // For the edge middleware (error tracking names the code of a 5xx).
+        response.extensions_mut().insert(ErrorCode(self.code));
         let retry_after = match self.retry_after {
             // Whole seconds, rounded up: never ask a client back before the wait is over.
             Some(wait) => Some(HeaderValue::from(

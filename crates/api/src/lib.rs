@@ -60,7 +60,7 @@ pub fn waits_for_a_turn(path: &str) -> bool {
 pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/api/users/signup", post(accounts::signup))
         .route("/api/auth/login", post(accounts::login))
         .route("/api/auth/refresh", post(accounts::refresh))
@@ -91,7 +91,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/api-docs/openapi.json", get(openapi_json))
         .merge(pages::routes())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    with_edge_layers(routes).with_state(state)
+}
+
+/// What every request of the API passes through around its handler: the body limit,
+/// the panic catcher, HTTP metrics and error tracking, the trace id. Public so a test
+/// can put a route of its own (one that panics) behind the very same edge.
+pub fn with_edge_layers<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
         // Layers added with `Router::layer` run after routing, so `MatchedPath` is
@@ -99,7 +107,6 @@ pub fn router(state: ApiState) -> Router {
         .layer(from_fn(middleware::http_metrics::http_metrics))
         // Outermost: every log line of the request, the metrics' included, has its id.
         .layer(from_fn(middleware::trace_id::trace_id))
-        .with_state(state)
 }
 
 /// The admin port of processes that serve no API (`couponrush consumer`): liveness and
@@ -135,12 +142,16 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| err.downcast_ref::<String>().cloned())
         .unwrap_or_default();
     tracing::error!(panic = %detail, "handler panicked");
-    ApiError::new(
+    let mut response = ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "INTERNAL_ERROR",
         "internal error",
     )
-    .into_response()
+    .into_response();
+    response
+        .extensions_mut()
+        .insert(error::PanicMessage(detail));
+    response
 }
 
 #[cfg(test)]

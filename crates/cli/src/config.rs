@@ -124,6 +124,9 @@ pub struct Config {
     pub room_target_p95_ms: u64,
     /// `text` or `json`.
     pub log_format: String,
+    /// Error tracking: a Sentry DSN (`https://<key>@<host>/<project>`). Panics and 5xx
+    /// answers are reported with the trace id and the route template; unset, nothing is.
+    pub sentry_dsn: Option<String>,
     /// `couponrush consumer`: admin listen address serving `/metrics` and `/health`
     /// (`serve` and `api` serve them on `bind`).
     pub metrics_bind: SocketAddr,
@@ -214,6 +217,7 @@ impl Default for Config {
             room_calm_secs: 5,
             room_target_p95_ms: 200,
             log_format: "text".into(),
+            sentry_dsn: None,
             metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9100)),
             database_url: "mysql://root@127.0.0.1:3306/couponrush".into(),
             database_max_connections: 16,
@@ -313,6 +317,9 @@ impl Config {
             couponrush_domain::Password::parse(p).context("admin_password")?;
         }
         self.log_format()?;
+        if let Some(dsn) = &self.sentry_dsn {
+            couponrush_telemetry::error_tracking::check_dsn(dsn)?;
+        }
         if self.kafka_partitions < 1
             || self.consumer_batch_max_records == 0
             || self.retry_max_attempts == 0
@@ -328,6 +335,18 @@ impl Config {
             bail!("redis_key_prefix must not contain braces (they are Redis Cluster hash tags)");
         }
         Ok(())
+    }
+
+    /// Error tracking for a process of kind `process`, when `sentry_dsn` is set.
+    pub fn start_error_tracking(
+        &self,
+        process: &'static str,
+    ) -> anyhow::Result<Option<couponrush_telemetry::error_tracking::ErrorTracking>> {
+        self.sentry_dsn
+            .as_deref()
+            .map(|dsn| couponrush_telemetry::error_tracking::init(dsn, process))
+            .transpose()
+            .map_err(Into::into)
     }
 
     pub fn log_format(&self) -> anyhow::Result<LogFormat> {
@@ -510,6 +529,12 @@ impl fmt::Display for Shown<'_> {
         if distributed {
             c.fmt_distributed(f, api, consumer)?;
         }
+        let tracking = if c.sentry_dsn.is_some() {
+            "(set: panics and 5xx answers are reported)"
+        } else {
+            "(unset: no error tracking)"
+        };
+        writeln!(f, "  sentry_dsn            {tracking}")?;
         write!(f, "  log_format            {}", c.log_format)
     }
 }

@@ -31,6 +31,7 @@ use couponrush_mysql::MysqlStore;
 use couponrush_redis::{
     RateLimit, RedisAttemptLimiter, RedisGate, RedisIdempotency, RedisRateLimiter, RedisWaitingLine,
 };
+use couponrush_telemetry::error_tracking::ErrorTracking;
 use couponrush_telemetry::metrics::names::{self, REDIS_ERRORS_TOTAL};
 use couponrush_telemetry::metrics::{self as telemetry_metrics, PoolSampler, Process};
 use std::future::Future;
@@ -161,6 +162,8 @@ pub struct ApiNode {
     sessions: Sessions,
     room: WaitingRoom,
     pub admin_created: bool,
+    /// Reports panics and 5xx answers while the node lives (`sentry_dsn`).
+    _error_tracking: Option<ErrorTracking>,
 }
 
 impl ApiNode {
@@ -265,6 +268,7 @@ impl ApiNode {
         let listener = crate::serve::bind(config.bind, config.listen_backlog)
             .with_context(|| format!("binding {}", config.bind))?;
         Ok(Self {
+            _error_tracking: config.start_error_tracking("api")?,
             listener,
             router: couponrush_api::router(state),
             request_limit: config.request_limit(),
@@ -421,6 +425,8 @@ pub struct ConsumerNode {
     dead_letters: DeadLetterWorker,
     store: MysqlStore,
     admin: TcpListener,
+    /// Reports panics while the node lives (`sentry_dsn`).
+    _error_tracking: Option<ErrorTracking>,
 }
 
 impl ConsumerNode {
@@ -458,6 +464,7 @@ impl ConsumerNode {
         let dead_letters = DeadLetterWorker::new(settings, persister, Arc::new(store.clone()))
             .context("joining the dead-letter consumer group")?;
         Ok(Self {
+            _error_tracking: config.start_error_tracking("consumer")?,
             issue,
             dead_letters,
             store,
@@ -481,11 +488,13 @@ impl ConsumerNode {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // `_error_tracking` stays bound to the end: it reports until the node stops.
         let Self {
             issue,
             dead_letters,
             store,
             admin,
+            _error_tracking,
         } = self;
         let _pool_gauges = sample_pool(&store);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -22,6 +22,7 @@ use couponrush_domain::services::{CouponRush, Ports, Sessions, WaitingRoom};
 use couponrush_domain::{Password, Username};
 use couponrush_memory::{MemoryAttemptLimiter, MemoryGate, MemoryIdempotency, MemoryWaitingLine};
 use couponrush_sqlite::{GroupCommitLog, GroupCommitWriter, SqliteStore};
+use couponrush_telemetry::error_tracking::ErrorTracking;
 use couponrush_telemetry::metrics::{self as telemetry_metrics, Process};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,6 +49,8 @@ pub struct EmbeddedApp {
     sessions: Sessions,
     room: WaitingRoom,
     pub jwt_secret: String,
+    /// Reports panics and 5xx answers while the app lives (`sentry_dsn`).
+    _error_tracking: Option<ErrorTracking>,
     /// `Some` when this start created the admin account.
     pub first_start: Option<FirstStart>,
 }
@@ -122,6 +125,7 @@ impl EmbeddedApp {
         let listener = crate::serve::bind(config.bind, config.listen_backlog)
             .with_context(|| format!("binding {}", config.bind))?;
         Ok(Self {
+            _error_tracking: config.start_error_tracking("embedded")?,
             listener,
             router: couponrush_api::router(state),
             request_limit: config.request_limit(),

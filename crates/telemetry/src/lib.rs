@@ -8,6 +8,7 @@
 //!   consumer's logs.
 
 pub mod capture;
+pub mod error_tracking;
 pub mod logs;
 pub mod metrics;
 pub mod trace;

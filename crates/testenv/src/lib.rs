@@ -6,6 +6,9 @@
 //! parallel against shared servers. Tests that must stop a service (a broker outage)
 //! start a private process with [`BrokerProcess`].
 
+mod error_tracker;
+pub use error_tracker::ErrorTrackerRecorder;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
