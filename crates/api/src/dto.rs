@@ -352,6 +352,16 @@ pub struct CouponStatsResponse {
     pub persisted: u64,
 }
 
+/// The issue pipeline, for operators.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineResponse {
+    /// Records answered ACCEPTED and not yet persisted or dead-lettered, over every
+    /// partition of the issue topic (distributed mode); `null` in embedded mode, where
+    /// ACCEPTED is only answered once the row is committed.
+    pub consumer_lag: Option<u64>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthResponse {
     pub status: &'static str,

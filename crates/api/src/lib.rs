@@ -80,6 +80,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/admin/coupons/{id}/waiting-room",
             get(admin::room_state).put(admin::configure_room),
         )
+        .route("/api/admin/pipeline", get(admin::pipeline))
         .route("/api/admin/failed-events", get(admin::failed_events))
         .route(
             "/api/admin/failed-events/{id}/replay",

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
         routes::coupons::create, routes::coupons::list, routes::coupons::get, routes::coupons::change_status,
         routes::issue::issue, routes::issue::state, routes::issue::queue,
         routes::me::list, routes::me::use_coupon,
-        routes::admin::coupon_stats, routes::admin::room_state, routes::admin::configure_room, routes::admin::failed_events, routes::admin::replay_failed_event,
+        routes::admin::coupon_stats, routes::admin::room_state, routes::admin::configure_room, routes::admin::pipeline, routes::admin::failed_events, routes::admin::replay_failed_event,
         routes::health::health, routes::health::ready, routes::metrics::metrics,
     ),
     components(schemas(error::ErrorBody, dto::CouponTypeDto, dto::DiscountTypeDto, dto::CouponStatusDto, dto::PhaseDto, dto::CouponPageResponse, dto::RoomModeDto, dto::PrequeueDto)),

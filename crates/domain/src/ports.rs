@@ -186,6 +186,13 @@ pub trait LogDrain: Send + Sync {
     /// began has been persisted (or dead-lettered). Waits as long as that takes; the
     /// caller bounds its own wait.
     async fn drained(&self) -> Result<(), StoreError>;
+
+    /// Records appended to the log and not yet persisted or dead-lettered: the
+    /// consumers' lag, over every partition. `None` where ACCEPTED already means
+    /// persisted (embedded mode's log commits before it answers).
+    async fn behind(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Why a password could not be hashed or checked now.

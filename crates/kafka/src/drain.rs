@@ -78,39 +78,8 @@ impl KafkaLogDrain {
         Ok(drain)
     }
 
-    /// Records between the group's committed offsets and `ends`, summed over partitions.
-    async fn behind(&self, ends: &Ends) -> Result<i64, StoreError> {
-        let (consumer, partitions) = (self.consumer.clone(), ends.partitions.clone());
-        let committed =
-            blocking(move || committed_offsets(&*consumer, &partitions, CALL_TIMEOUT)).await?;
-        Ok(ends
-            .end
-            .iter()
-            .map(|(p, &end)| {
-                // No commit yet: the group starts from the log's start.
-                let from = committed
-                    .get(p)
-                    .copied()
-                    .flatten()
-                    .or(ends.start.get(p).copied())
-                    .unwrap_or(0);
-                (end - from).max(0)
-            })
-            .sum())
-    }
-}
-
-/// The log's extent when the drain began.
-struct Ends {
-    partitions: rdkafka::TopicPartitionList,
-    start: BTreeMap<i32, i64>,
-    end: BTreeMap<i32, i64>,
-}
-
-#[async_trait]
-impl LogDrain for KafkaLogDrain {
-    async fn drained(&self) -> Result<(), StoreError> {
-        tokio::time::sleep(self.settle).await;
+    /// The log's extent now: every partition's first and next offset.
+    async fn ends(&self) -> Result<Ends, StoreError> {
         let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
         let ends = blocking(move || {
             let partitions = all_partitions(&*consumer, &topic, CALL_TIMEOUT)?;
@@ -144,10 +113,53 @@ impl LogDrain for KafkaLogDrain {
                 self.topic
             )));
         }
+        Ok(ends)
+    }
+
+    /// Records between the group's committed offsets and `ends`, summed over partitions.
+    async fn behind_ends(&self, ends: &Ends) -> Result<i64, StoreError> {
+        let (consumer, partitions) = (self.consumer.clone(), ends.partitions.clone());
+        let committed =
+            blocking(move || committed_offsets(&*consumer, &partitions, CALL_TIMEOUT)).await?;
+        Ok(ends
+            .end
+            .iter()
+            .map(|(p, &end)| {
+                // No commit yet: the group starts from the log's start.
+                let from = committed
+                    .get(p)
+                    .copied()
+                    .flatten()
+                    .or(ends.start.get(p).copied())
+                    .unwrap_or(0);
+                (end - from).max(0)
+            })
+            .sum())
+    }
+}
+
+/// The log's extent at one moment.
+struct Ends {
+    partitions: rdkafka::TopicPartitionList,
+    start: BTreeMap<i32, i64>,
+    end: BTreeMap<i32, i64>,
+}
+
+#[async_trait]
+impl LogDrain for KafkaLogDrain {
+    async fn behind(&self) -> Result<Option<u64>, StoreError> {
+        let ends = self.ends().await?;
+        let behind = self.behind_ends(&ends).await?;
+        Ok(Some(u64::try_from(behind).unwrap_or(0)))
+    }
+
+    async fn drained(&self) -> Result<(), StoreError> {
+        tokio::time::sleep(self.settle).await;
+        let ends = self.ends().await?;
         let began = Instant::now();
         let mut reported = began;
         loop {
-            let behind = self.behind(&ends).await?;
+            let behind = self.behind_ends(&ends).await?;
             if behind == 0 {
                 tracing::info!(topic = %self.topic, waited_ms = began.elapsed().as_millis() as u64,
                     "log drained: every record appended before the drain began is consumed");

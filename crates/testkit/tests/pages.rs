@@ -193,6 +193,10 @@ async fn an_admin_creates_a_coupon_and_watches_a_rush() {
         t == "0"
     })
     .await;
+    b.wait_text("#fig-lag", WAIT, "no consumers in embedded mode", |t| {
+        t == "none (embedded)"
+    })
+    .await;
     picture(&b, "admin-console.png").await;
 
     // Disabling it from the list.

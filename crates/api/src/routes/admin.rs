@@ -2,7 +2,8 @@
 //! and the failed events of distributed mode with their replay.
 
 use crate::dto::{
-    ConfigureRoomRequest, CouponStatsResponse, FailedEventResponse, ListQuery, RoomStateResponse,
+    ConfigureRoomRequest, CouponStatsResponse, FailedEventResponse, ListQuery, PipelineResponse,
+    RoomStateResponse,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AdminUser, ApiJson, ApiPath};
@@ -31,6 +32,18 @@ pub async fn coupon_stats(
         reserved_in_gate: stats.reserved_in_gate,
         remaining_in_gate: stats.remaining_in_gate,
         persisted: stats.persisted,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/admin/pipeline", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "How far the consumers are behind the issue log", body = PipelineResponse),
+              (status = 503, description = "STORE_UNAVAILABLE: the broker cannot be asked now", body = ErrorBody)))]
+pub async fn pipeline(
+    State(s): State<ApiState>,
+    _admin: AdminUser,
+) -> Result<Json<PipelineResponse>, ApiError> {
+    Ok(Json(PipelineResponse {
+        consumer_lag: s.app.pipeline.consumer_lag().await?,
     }))
 }
 

@@ -6,6 +6,7 @@ pub mod catalog;
 mod coupon_cache;
 pub mod gate_seeding;
 pub mod issuing;
+pub mod pipeline;
 pub mod reconciling;
 pub mod sessions;
 mod single_flight;
@@ -17,6 +18,7 @@ pub use catalog::{Catalog, CatalogError, CouponPage, ListRequest};
 pub use coupon_cache::CouponCache;
 pub use gate_seeding::{GateSeeding, SeedError};
 pub use issuing::{Answered, CouponStats, IssueError, Issuing};
+pub use pipeline::Pipeline;
 pub use reconciling::{Reconciler, Reconciliation};
 pub use sessions::{IssuedRefresh, Refreshed, SessionError, Sessions};
 pub use waiting_room::{QueueStatus, Queued, RoomAnswer, RoomReport, RoomSettings, WaitingRoom};
@@ -69,6 +71,7 @@ pub struct CouponRush {
     /// The front door of the issue path: the waiting room, then `issuing`.
     pub room: WaitingRoom,
     pub wallet: Wallet,
+    pub pipeline: Pipeline,
 }
 
 /// The issue path's tunables.
@@ -140,6 +143,7 @@ impl CouponRush {
                 ports.clock.clone(),
                 settings.room,
             ),
+            pipeline: Pipeline::new(ports.drain.clone()),
             wallet: Wallet::new(ports.coupons, ports.issued, ports.clock),
         }
     }
