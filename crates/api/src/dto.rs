@@ -461,7 +461,7 @@ pub struct IssueHeaders {
     /// handed out when the caller was admitted (single use, bound to caller and coupon,
     /// valid for `admission_ttl_secs`). Without a valid one the caller is put in line
     /// (QUEUED), not served.
-    #[param(rename = "Admission-Token")]
+    #[param(rename = "Admission-Token", value_type = String, required = false)]
     pub admission_token: Option<String>,
     /// Chosen by the client per attempt to get a coupon. A retry with the same key (same
     /// user, same coupon) within `idempotency_key_ttl_secs` (1 h) gets the first answer
