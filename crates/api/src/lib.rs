@@ -17,13 +17,12 @@ pub use client_addr::{ClientAddr, ClientAddrPolicy};
 pub use error::{ApiError, ErrorCode};
 pub use state::{ApiState, AppContext, DependencyStatus, FailedEvents, Readiness};
 
-use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use routes::{accounts, admin, coupons, health, issue, me, metrics};
+use routes::{accounts, admin, coupons, docs, health, issue, me, metrics};
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Paths whose requests never wait for a turn when a process bounds the requests it
@@ -83,7 +82,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
-        .route("/api-docs/openapi.json", get(openapi_json))
+        .route(docs::DOCUMENT_PATH, get(docs::document))
+        .route("/api-docs", get(docs::to_page))
+        .route(docs::PAGE_PATH, get(docs::page))
+        .route("/api-docs/{file}", get(docs::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
@@ -103,10 +105,6 @@ pub fn ops_router() -> Router {
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
-}
-
-async fn openapi_json() -> Json<serde_json::Value> {
-    Json(openapi::document())
 }
 
 async fn not_found() -> ApiError {
