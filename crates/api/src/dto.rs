@@ -1,6 +1,7 @@
 //! Request and response bodies: the API's JSON shapes (camelCase), kept apart from the
 //! domain types so the wire format can stay stable while the domain evolves.
 
+use crate::constraints;
 use chrono::{DateTime, Utc};
 use couponrush_domain::waiting_room::{PrequeueOrder, RoomMode};
 use couponrush_domain::{Coupon, CouponStatus, CouponType, OwnedCoupon};
@@ -11,7 +12,9 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    #[schema(schema_with = constraints::username)]
     pub username: String,
+    #[schema(schema_with = constraints::password)]
     pub password: String,
 }
 
@@ -39,6 +42,7 @@ pub struct TokenResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
+    #[schema(schema_with = constraints::refresh_token)]
     pub refresh_token: String,
 }
 
@@ -99,12 +103,13 @@ impl From<CouponStatusDto> for CouponStatus {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateCouponRequest {
+    #[schema(schema_with = constraints::coupon_name)]
     pub name: String,
     pub coupon_type: CouponTypeDto,
     pub discount_type: DiscountTypeDto,
-    /// FIXED: amount > 0 (minor currency unit); PERCENTAGE: 1..=100.
+    #[schema(schema_with = constraints::discount_value)]
     pub discount_value: u64,
-    /// At least 1.
+    #[schema(schema_with = constraints::total_quantity)]
     pub total_quantity: u64,
     /// RFC 3339, in the future.
     pub expires_at: DateTime<Utc>,
@@ -112,7 +117,7 @@ pub struct CreateCouponRequest {
     /// COUPON_NOT_OPEN. Omitted: open as soon as ACTIVE.
     #[serde(default)]
     pub opens_at: Option<DateTime<Utc>>,
-    /// Defaults to ACTIVE.
+    #[schema(schema_with = constraints::initial_status)]
     pub status: Option<CouponStatusDto>,
     /// The waiting room: AUTO (default) turns it on under load, ALWAYS keeps it on
     /// (requests before `opensAt` join the pre-queue), OFF never.
@@ -164,11 +169,11 @@ impl From<PrequeueDto> for PrequeueOrder {
 pub struct ConfigureRoomRequest {
     pub mode: Option<RoomModeDto>,
     pub prequeue: Option<PrequeueDto>,
-    /// The admission rate's floor, per second (with `maxRate`; 1 ≤ minRate ≤ maxRate ≤
-    /// 1,000,000). Both `null` or omitted with `resetRates: true`: back to the configured bounds.
-    #[schema(minimum = 1, maximum = 1_000_000)]
+    /// The admission rate's floor and ceiling (`maxRate`), per second, set together.
+    /// Both `null` or omitted with `resetRates: true`: back to the configured bounds.
+    #[schema(schema_with = constraints::admission_rate)]
     pub min_rate: Option<f64>,
-    #[schema(minimum = 1, maximum = 1_000_000)]
+    #[schema(schema_with = constraints::admission_rate)]
     pub max_rate: Option<f64>,
     /// Drop this room's own rate bounds and use the configured ones.
     #[serde(default)]
@@ -234,7 +239,7 @@ pub struct QueueStatusResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeStatusRequest {
-    /// ACTIVE or DISABLED.
+    #[schema(schema_with = constraints::target_status)]
     pub status: CouponStatusDto,
 }
 
@@ -443,7 +448,7 @@ pub struct ListCouponsParams {
     pub phase: Option<PhaseDto>,
     /// The `nextCursor` of the page before.
     pub cursor: Option<String>,
-    /// Coupons per page, 1 to 100 (default 20).
+    #[param(schema_with = constraints::page_limit, required = false)]
     pub limit: Option<u32>,
 }
 
@@ -454,4 +459,25 @@ pub struct CouponPageResponse {
     pub coupons: Vec<CouponResponse>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// The optional headers of `POST /api/coupons/{id}/issue` (documentation only: the
+/// handler reads them from the header map, so an unreadable admission token puts the
+/// caller in line instead of refusing the request).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IssueHeaders {
+    /// While the coupon's waiting room is on: the token `GET /api/coupons/{id}/queue`
+    /// handed out when the caller was admitted (single use, bound to caller and coupon,
+    /// valid for `admission_ttl_secs`). Without a valid one the caller is put in line
+    /// (QUEUED), not served.
+    #[param(rename = "Admission-Token", value_type = String, required = false)]
+    pub admission_token: Option<String>,
+    /// Chosen by the client per attempt to get a coupon. A retry with the same key (same
+    /// user, same coupon) within `idempotency_key_ttl_secs` (1 h) gets the first answer
+    /// again, marked `Idempotent-Replayed: true`, without a second attempt. Only
+    /// ACCEPTED, SOLD_OUT and ALREADY_ISSUED are kept; an error frees the key, so its
+    /// retry runs again.
+    #[param(rename = "Idempotency-Key", schema_with = constraints::idempotency_key, required = false)]
+    pub idempotency_key: Option<String>,
 }

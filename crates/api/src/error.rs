@@ -1,6 +1,7 @@
 //! The one place where errors become HTTP: every failure leaves as
 //! `{"code": "STABLE_CODE", "message": "..."}` with its status. Codes are part of the
-//! API contract; messages are for humans and may change.
+//! API contract (`ErrorCode`, which owns each code's status); messages are for humans
+//! and may change.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
@@ -17,11 +18,12 @@ use serde::Serialize;
 use std::time::Duration;
 use utoipa::ToSchema;
 
+pub use crate::error_code::ErrorCode;
+
 /// Error body of every non-2xx answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable, machine-readable code, e.g. `COUPON_NOT_FOUND`.
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// The request field at fault, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,18 +33,13 @@ pub struct ErrorBody {
     pub opens_at: Option<DateTime<Utc>>,
 }
 
-/// The stable code of an error answer, kept on the response for the middleware.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorCode(pub &'static str);
-
 /// A caught panic's message, kept on its 500 answer for error tracking.
 #[derive(Debug, Clone)]
 pub struct PanicMessage(pub String);
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub field: Option<&'static str>,
     /// Carried into the body of COUPON_NOT_OPEN.
@@ -56,18 +53,19 @@ pub struct ApiError {
 /// dependency blip or a gate being seeded is over within about a second.
 const RETRY_AFTER_SECS: &str = "1";
 
-const KEY_IN_USE: &str = "IDEMPOTENCY_KEY_IN_USE";
-
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             field: None,
             opens_at: None,
             retry_after: None,
         }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     fn retry_after(self, wait: Duration) -> Self {
@@ -80,8 +78,7 @@ impl ApiError {
     /// 429: too many failed logins or signups; nothing was checked.
     fn throttled(wait: Duration) -> Self {
         Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TOO_MANY_ATTEMPTS",
+            ErrorCode::TooManyAttempts,
             "too many attempts; try again later",
         )
         .retry_after(wait)
@@ -90,8 +87,7 @@ impl ApiError {
     /// 503: the password-hash pool is full.
     fn auth_busy(wait: Duration) -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "AUTH_BUSY",
+            ErrorCode::AuthBusy,
             "too many sign-ins at once; try again shortly",
         )
         .retry_after(wait)
@@ -101,30 +97,21 @@ impl ApiError {
     /// too long for its turn; nothing of it ran.
     pub fn server_busy() -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVER_BUSY",
+            ErrorCode::ServerBusy,
             "the server is at its limit of requests in flight and nothing was done; retry",
         )
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     pub fn forbidden() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            "this action needs the ADMIN role",
-        )
+        Self::new(ErrorCode::Forbidden, "this action needs the ADMIN role")
     }
 
     pub fn coupon_not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "COUPON_NOT_FOUND",
-            "no coupon with this id",
-        )
+        Self::new(ErrorCode::CouponNotFound, "no coupon with this id")
     }
 
     /// 409: ACTIVE but not open yet; the body says when it opens. No `Retry-After`:
@@ -133,26 +120,25 @@ impl ApiError {
         Self {
             opens_at: Some(opens_at),
             ..Self::new(
-                StatusCode::CONFLICT,
-                "COUPON_NOT_OPEN",
+                ErrorCode::CouponNotOpen,
                 format!("the coupon opens at {}", opens_at.to_rfc3339()),
             )
         }
     }
 
     /// A dependency failed: logged here with its detail, answered without it.
-    fn unavailable(code: &'static str, detail: &dyn std::fmt::Display) -> Self {
+    fn unavailable(code: ErrorCode, detail: &dyn std::fmt::Display) -> Self {
         Self::dependency_failed(code, "temporarily unavailable, please retry", detail)
     }
 
     /// 503 with `message` for the caller; the detail goes to the log only.
     fn dependency_failed(
-        code: &'static str,
+        code: ErrorCode,
         message: &'static str,
         detail: &dyn std::fmt::Display,
     ) -> Self {
-        tracing::warn!(code, error = %detail, "dependency unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        tracing::warn!(code = code.as_str(), error = %detail, "dependency unavailable");
+        Self::new(code, message)
     }
 }
 
@@ -164,16 +150,18 @@ impl IntoResponse for ApiError {
             field: self.field,
             opens_at: self.opens_at,
         };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.code.status(), Json(body)).into_response();
         // For the edge middleware (error tracking names the code of a 5xx).
-        response.extensions_mut().insert(ErrorCode(self.code));
+        response.extensions_mut().insert(self.code);
         let retry_after = match self.retry_after {
             // Whole seconds, rounded up: never ask a client back before the wait is over.
             Some(wait) => Some(HeaderValue::from(
                 wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
             )),
             // 409 IDEMPOTENCY_KEY_IN_USE: the first request is still running, ask again soon.
-            None if self.status == StatusCode::SERVICE_UNAVAILABLE || self.code == KEY_IN_USE => {
+            None if self.code.status() == StatusCode::SERVICE_UNAVAILABLE
+                || self.code == ErrorCode::IdempotencyKeyInUse =>
+            {
                 Some(HeaderValue::from_static(RETRY_AFTER_SECS))
             }
             None => None,
@@ -191,7 +179,7 @@ impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         Self {
             field: Some(e.field),
-            ..Self::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", e.to_string())
+            ..Self::new(ErrorCode::ValidationFailed, e.to_string())
         }
     }
 }
@@ -201,13 +189,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Corrupt(_) => {
                 tracing::error!(error = %e, "stored data violates an invariant");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL_ERROR",
-                    "internal error",
-                )
+                Self::new(ErrorCode::InternalError, "internal error")
             }
-            other => Self::unavailable("STORE_UNAVAILABLE", &other),
+            other => Self::unavailable(ErrorCode::StoreUnavailable, &other),
         }
     }
 }
@@ -215,19 +199,17 @@ impl From<StoreError> for ApiError {
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
         let code = match e {
-            TokenError::Expired => "TOKEN_EXPIRED",
-            TokenError::Invalid => "TOKEN_INVALID",
+            TokenError::Expired => ErrorCode::TokenExpired,
+            TokenError::Invalid => ErrorCode::TokenInvalid,
         };
-        Self::new(StatusCode::UNAUTHORIZED, code, e.to_string())
+        Self::new(code, e.to_string())
     }
 }
 
 impl From<SignupError> for ApiError {
     fn from(e: SignupError) -> Self {
         match e {
-            SignupError::UsernameTaken => {
-                Self::new(StatusCode::CONFLICT, "USERNAME_TAKEN", e.to_string())
-            }
+            SignupError::UsernameTaken => Self::new(ErrorCode::UsernameTaken, e.to_string()),
             SignupError::Throttled { retry_after } => Self::throttled(retry_after),
             SignupError::Busy { retry_after } => Self::auth_busy(retry_after),
             SignupError::Store(s) => s.into(),
@@ -238,11 +220,9 @@ impl From<SignupError> for ApiError {
 impl From<LoginError> for ApiError {
     fn from(e: LoginError) -> Self {
         match e {
-            LoginError::InvalidCredentials => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "INVALID_CREDENTIALS",
-                e.to_string(),
-            ),
+            LoginError::InvalidCredentials => {
+                Self::new(ErrorCode::InvalidCredentials, e.to_string())
+            }
             LoginError::Throttled { retry_after } => Self::throttled(retry_after),
             LoginError::Busy { retry_after } => Self::auth_busy(retry_after),
             LoginError::Store(s) => s.into(),
@@ -255,8 +235,7 @@ impl From<SessionError> for ApiError {
         match e {
             // One answer for both: a thief holding a used token learns nothing more.
             SessionError::Invalid | SessionError::Reused => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "REFRESH_TOKEN_INVALID",
+                ErrorCode::RefreshTokenInvalid,
                 "the refresh token is invalid, expired or revoked; log in again",
             ),
             SessionError::Store(s) => s.into(),
@@ -269,17 +248,15 @@ impl From<CatalogError> for ApiError {
         match e {
             CatalogError::Invalid(v) => v.into(),
             CatalogError::NotFound => Self::coupon_not_found(),
-            CatalogError::Rule(CouponRuleError::Expired) => Self::new(
-                StatusCode::CONFLICT,
-                "COUPON_EXPIRED",
-                "the coupon has expired",
-            ),
+            CatalogError::Rule(CouponRuleError::Expired) => {
+                Self::new(ErrorCode::CouponExpired, "the coupon has expired")
+            }
             CatalogError::Rule(r @ CouponRuleError::InvalidTargetStatus(_)) => Self {
                 field: Some("status"),
-                ..Self::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", r.to_string())
+                ..Self::new(ErrorCode::ValidationFailed, r.to_string())
             },
             CatalogError::Rule(r @ CouponRuleError::NotActive(_)) => {
-                Self::new(StatusCode::CONFLICT, "COUPON_NOT_ACTIVE", r.to_string())
+                Self::new(ErrorCode::CouponNotActive, r.to_string())
             }
             CatalogError::Rule(CouponRuleError::NotOpen(opens_at)) => Self::not_open(opens_at),
             CatalogError::Store(s) => s.into(),
@@ -291,22 +268,18 @@ impl From<IssueError> for ApiError {
     fn from(e: IssueError) -> Self {
         match e {
             IssueError::CouponNotFound => Self::coupon_not_found(),
-            IssueError::CouponNotActive(_) => {
-                Self::new(StatusCode::CONFLICT, "COUPON_NOT_ACTIVE", e.to_string())
-            }
+            IssueError::CouponNotActive(_) => Self::new(ErrorCode::CouponNotActive, e.to_string()),
             IssueError::CouponNotOpen(opens_at) => Self::not_open(opens_at),
-            IssueError::Unavailable(detail) => Self::unavailable("ISSUE_UNAVAILABLE", &detail),
+            IssueError::Unavailable(detail) => {
+                Self::unavailable(ErrorCode::IssueUnavailable, &detail)
+            }
             IssueError::Indeterminate(detail) => Self::dependency_failed(
-                "ISSUE_OUTCOME_UNKNOWN",
+                ErrorCode::IssueOutcomeUnknown,
                 "the request may have been recorded; GET the issue state instead of retrying",
                 &detail,
             ),
-            IssueError::KeyInUse => Self::new(StatusCode::CONFLICT, KEY_IN_USE, e.to_string()),
-            IssueError::KeyReused(_) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "IDEMPOTENCY_KEY_REUSED",
-                e.to_string(),
-            ),
+            IssueError::KeyInUse => Self::new(ErrorCode::IdempotencyKeyInUse, e.to_string()),
+            IssueError::KeyReused(_) => Self::new(ErrorCode::IdempotencyKeyReused, e.to_string()),
             IssueError::Store(s) => s.into(),
         }
     }
@@ -315,12 +288,12 @@ impl From<IssueError> for ApiError {
 impl From<UseError> for ApiError {
     fn from(e: UseError) -> Self {
         match e {
-            UseError::NotIssued => Self::new(StatusCode::NOT_FOUND, "NOT_ISSUED", e.to_string()),
+            UseError::NotIssued => Self::new(ErrorCode::NotIssued, e.to_string()),
             UseError::Rule(UseRuleError::AlreadyUsed) => {
-                Self::new(StatusCode::CONFLICT, "ALREADY_USED", e.to_string())
+                Self::new(ErrorCode::AlreadyUsed, e.to_string())
             }
             UseError::Rule(UseRuleError::Expired) => {
-                Self::new(StatusCode::CONFLICT, "COUPON_EXPIRED", e.to_string())
+                Self::new(ErrorCode::CouponExpired, e.to_string())
             }
             UseError::Store(s) => s.into(),
         }

@@ -1,7 +1,7 @@
 //! Extractors that turn every malformed input into an [`ApiError`] with a stable code
 //! (axum's own rejections answer in plain text), and the bearer-token extractors.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::ApiState;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -33,25 +33,16 @@ where
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            "the request body is too large",
-        );
+        return ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large");
     }
     match r {
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_JSON", e.body_text())
-        }
-        JsonRejection::JsonDataError(e) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "INVALID_BODY", e.body_text())
-        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(ErrorCode::MalformedJson, e.body_text()),
+        JsonRejection::JsonDataError(e) => ApiError::new(ErrorCode::InvalidBody, e.body_text()),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "expected Content-Type: application/json",
         ),
-        other => ApiError::new(StatusCode::BAD_REQUEST, "INVALID_BODY", other.body_text()),
+        other => ApiError::new(ErrorCode::InvalidBody, other.body_text()),
     }
 }
 
@@ -74,7 +65,7 @@ where
 }
 
 fn path_rejection(r: PathRejection) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "INVALID_PATH", r.body_text())
+    ApiError::new(ErrorCode::InvalidPath, r.body_text())
 }
 
 /// Query parameters whose rejections map to `INVALID_QUERY` (an unknown value of an
@@ -91,11 +82,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(r) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_QUERY",
-                r.body_text(),
-            )),
+            Err(r) => Err(ApiError::new(ErrorCode::InvalidQuery, r.body_text())),
         }
     }
 }

@@ -3,8 +3,10 @@
 //! wiring's business (`cli`), not this crate's.
 
 pub mod client_addr;
+pub mod constraints;
 pub mod dto;
 pub mod error;
+pub mod error_code;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
@@ -13,19 +15,16 @@ pub mod routes;
 pub mod state;
 
 pub use client_addr::{ClientAddr, ClientAddrPolicy};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use state::{ApiState, AppContext, DependencyStatus, FailedEvents, Readiness};
 
-use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use routes::{accounts, admin, coupons, health, issue, me, metrics};
+use routes::{accounts, admin, coupons, docs, health, issue, me, metrics};
 use tower_http::catch_panic::CatchPanicLayer;
-use utoipa::OpenApi;
 
 /// Paths whose requests never wait for a turn when a process bounds the requests it
 /// runs at once (`max_requests_in_flight`): the probes and `/metrics` (a busy process is
@@ -89,7 +88,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
-        .route("/api-docs/openapi.json", get(openapi_json))
+        .route(docs::DOCUMENT_PATH, get(docs::document))
+        .route("/api-docs", get(docs::to_page))
+        .route(docs::PAGE_PATH, get(docs::page))
+        .route("/api-docs/{file}", get(docs::asset))
         .merge(pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
@@ -119,18 +121,13 @@ pub fn ops_router() -> Router {
         .fallback(not_found)
 }
 
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi::ApiDoc::openapi())
-}
-
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
+    ApiError::new(ErrorCode::NotFound, "no such route")
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::MethodNotAllowed,
         "method not allowed on this route",
     )
 }
@@ -143,12 +140,7 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| err.downcast_ref::<String>().cloned())
         .unwrap_or_default();
     tracing::error!(panic = %detail, "handler panicked");
-    let mut response = ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL_ERROR",
-        "internal error",
-    )
-    .into_response();
+    let mut response = ApiError::new(ErrorCode::InternalError, "internal error").into_response();
     response
         .extensions_mut()
         .insert(error::PanicMessage(detail));

@@ -109,16 +109,16 @@ fn serve(asset: &Asset, request: &HeaderMap) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::ETAG, HeaderValue::from_static(asset.etag));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    add_browser_headers(headers);
+    add_browser_headers(headers, CONTENT_SECURITY_POLICY);
     response
 }
 
 /// The headers that keep a browser from running, sniffing, leaking or framing more
 /// than the page means to.
-pub fn add_browser_headers(headers: &mut HeaderMap) {
+pub fn add_browser_headers(headers: &mut HeaderMap, policy: &'static str) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(policy),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

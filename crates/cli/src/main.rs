@@ -186,7 +186,7 @@ fn print_banner(mode: &str, role: Role, config: &Config, addr: std::net::SocketA
     println!();
     println!("  open     {base}/   (the event page and, for admins, the console)");
     println!("  API      {base}/api");
-    println!("  OpenAPI  {base}/api-docs/openapi.json");
+    println!("  OpenAPI  {base}/api-docs/openapi.json   docs {base}/api-docs");
     println!("  health   {base}/health   ready {base}/ready");
     println!("  metrics  {base}/metrics");
 }

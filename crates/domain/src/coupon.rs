@@ -39,6 +39,9 @@ pub enum Discount {
 }
 
 impl Discount {
+    /// The largest PERCENTAGE discount.
+    pub const MAX_PERCENT: u64 = 100;
+
     pub fn fixed(amount: u64) -> Result<Self, ValidationError> {
         if amount == 0 {
             return Err(ValidationError::new(
@@ -51,7 +54,7 @@ impl Discount {
 
     pub fn percentage(percent: u64) -> Result<Self, ValidationError> {
         match u8::try_from(percent) {
-            Ok(p @ 1..=100) => Ok(Self::Percentage(p)),
+            Ok(p) if p >= 1 && u64::from(p) <= Self::MAX_PERCENT => Ok(Self::Percentage(p)),
             _ => Err(ValidationError::new(
                 "discountValue",
                 "a PERCENTAGE discount must be greater than 0 and at most 100",
@@ -91,12 +94,16 @@ impl Discount {
 pub struct Quantity(u32);
 
 impl Quantity {
+    pub const MIN: u64 = 1;
+    /// Stored as a 32-bit count.
+    pub const MAX: u64 = u32::MAX as u64;
+
     pub fn new(n: u64) -> Result<Self, ValidationError> {
         match u32::try_from(n) {
-            Ok(q) if q >= 1 => Ok(Self(q)),
+            Ok(q) if u64::from(q) >= Self::MIN => Ok(Self(q)),
             _ => Err(ValidationError::new(
                 "totalQuantity",
-                format!("must be between 1 and {}", u32::MAX),
+                format!("must be between {} and {}", Self::MIN, Self::MAX),
             )),
         }
     }
@@ -142,6 +149,12 @@ pub enum CouponStatus {
 }
 
 impl CouponStatus {
+    /// The statuses an admin may give a new coupon: EXPIRED is a consequence of time,
+    /// not a choice.
+    pub const AT_CREATION: [CouponStatus; 3] = [Self::Pending, Self::Active, Self::Disabled];
+    /// The statuses an admin may switch a coupon to.
+    pub const SWITCHABLE: [CouponStatus; 2] = [Self::Active, Self::Disabled];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "PENDING",
@@ -202,7 +215,7 @@ impl NewCoupon {
         if self.opens_at.is_some_and(|at| at >= self.expires_at) {
             return Err(ValidationError::new("opensAt", "must be before expiresAt"));
         }
-        if self.status == CouponStatus::Expired {
+        if !CouponStatus::AT_CREATION.contains(&self.status) {
             return Err(ValidationError::new(
                 "status",
                 "must be PENDING, ACTIVE or DISABLED",
@@ -284,7 +297,7 @@ impl Coupon {
         target: CouponStatus,
         now: DateTime<Utc>,
     ) -> Result<(), CouponRuleError> {
-        if !matches!(target, CouponStatus::Active | CouponStatus::Disabled) {
+        if !CouponStatus::SWITCHABLE.contains(&target) {
             return Err(CouponRuleError::InvalidTargetStatus(target));
         }
         if self.is_expired(now) {

@@ -169,8 +169,16 @@ pub struct RateBounds {
 }
 
 impl RateBounds {
+    /// The lowest floor and the highest ceiling an admin may set.
+    pub const LOWEST: f64 = 1.0;
+    pub const HIGHEST: f64 = 1_000_000.0;
+
     pub fn new(min: f64, max: f64) -> Result<Self, ValidationError> {
-        if !(min.is_finite() && max.is_finite()) || min < 1.0 || max < min || max > 1_000_000.0 {
+        if !(min.is_finite() && max.is_finite())
+            || min < Self::LOWEST
+            || max < min
+            || max > Self::HIGHEST
+        {
             return Err(ValidationError::new(
                 "minRate",
                 "rates must satisfy 1 <= minRate <= maxRate <= 1000000",

@@ -379,3 +379,45 @@ async fn pages_are_served_with_browser_grade_headers() {
     }
     app.stop().await;
 }
+
+/// The interactive API docs render in the browser under their own policy, from files
+/// compiled into the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_docs_page_renders_under_its_policy() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.url("/api-docs/")).send().await.unwrap();
+    let policy = r
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        policy,
+        couponrush_api::routes::docs::DOCS_CONTENT_SECURITY_POLICY
+    );
+    let mut b = Browser::start("api-docs", DESKTOP).await;
+    b.open(&app.url("/api-docs/")).await;
+    b.wait_text(
+        ".swagger-ui .info .title",
+        WAIT,
+        "the document's title",
+        |t| t.contains("couponrush"),
+    )
+    .await;
+    let operations = b
+        .client()
+        .execute(
+            "return document.querySelectorAll('.opblock').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.ensure(
+        operations.as_u64().is_some_and(|n| n >= 20),
+        &format!("{operations} operations shown"),
+    )
+    .await;
+    b.close().await;
+    app.stop().await;
+}

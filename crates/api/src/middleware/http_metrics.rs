@@ -48,7 +48,7 @@ fn report(method: &str, route: &str, response: &Response) {
         method,
         route,
         status: response.status().as_u16(),
-        code: response.extensions().get::<ErrorCode>().map(|c| c.0),
+        code: response.extensions().get::<ErrorCode>().map(|c| c.as_str()),
         panic: response
             .extensions()
             .get::<PanicMessage>()

@@ -14,8 +14,9 @@ use couponrush_domain::services::{LoginError, SessionError, SignupError};
 use couponrush_domain::session::RefreshToken;
 use couponrush_domain::{Password, Role, UserId, Username};
 
-#[utoipa::path(post, path = "/api/users/signup", tag = "accounts", request_body = Credentials,
-    responses((status = 201, body = UserResponse), (status = 400, body = ErrorBody),
+#[utoipa::path(post, path = "/api/users/signup", operation_id = "signup", tag = "accounts", request_body = Credentials,
+    responses((status = 201, body = UserResponse),
+              (status = 400, description = "VALIDATION_FAILED: `username` or `password` (field says which) breaks its rule", body = ErrorBody),
               (status = 409, description = "USERNAME_TAKEN", body = ErrorBody),
               (status = 429, description = "TOO_MANY_ATTEMPTS: this address's signups per minute are used up; `Retry-After` says when to try again", body = ErrorBody),
               (status = 503, description = "AUTH_BUSY: the password-hash pool is full, retry after `Retry-After`; STORE_UNAVAILABLE", body = ErrorBody)))]
@@ -40,11 +41,10 @@ pub async fn signup(
     ))
 }
 
-#[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = Credentials,
+#[utoipa::path(post, path = "/api/auth/login", operation_id = "login", tag = "accounts", request_body = Credentials,
     description = "Returns a short-lived access token and a single-use refresh token. \
 Failed logins are counted per username (a few are free, then each locks the username for a doubling time) and per client address.",
     responses((status = 200, body = TokenResponse),
-              (status = 400, description = "MALFORMED_JSON, INVALID_BODY", body = ErrorBody),
               (status = 401, description = "INVALID_CREDENTIALS (the same answer, and the same work, whether or not the username exists)", body = ErrorBody),
               (status = 429, description = "TOO_MANY_ATTEMPTS: too many failed logins for this username or from this address; nothing was checked; `Retry-After` says when to try again", body = ErrorBody),
               (status = 503, description = "AUTH_BUSY: the password-hash pool is full, retry after `Retry-After`; STORE_UNAVAILABLE", body = ErrorBody)))]
@@ -100,11 +100,10 @@ fn tokens(
     }
 }
 
-#[utoipa::path(post, path = "/api/auth/refresh", tag = "accounts", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/api/auth/refresh", operation_id = "refresh", tag = "accounts", request_body = RefreshRequest,
     description = "Trades a refresh token for a new access token and a new refresh token. No password is checked. \
 A refresh token works once: presenting it again (a copy in other hands) revokes the whole session.",
     responses((status = 200, body = TokenResponse),
-              (status = 400, description = "MALFORMED_JSON, INVALID_BODY", body = ErrorBody),
               (status = 401, description = "REFRESH_TOKEN_INVALID: unknown, expired, used before or logged out", body = ErrorBody),
               (status = 503, description = "STORE_UNAVAILABLE", body = ErrorBody)))]
 pub async fn refresh(
@@ -122,11 +121,10 @@ pub async fn refresh(
     )))
 }
 
-#[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/api/auth/logout", operation_id = "logout", tag = "accounts", request_body = RefreshRequest,
     description = "Ends the session the refresh token belongs to: it and every token rotated from the same login stop working, on every api node. \
 Access tokens already handed out stay valid until they expire (minutes). Idempotent.",
     responses((status = 204, description = "logged out (also for a token that was unknown or already revoked)"),
-              (status = 400, description = "MALFORMED_JSON, INVALID_BODY", body = ErrorBody),
               (status = 503, description = "STORE_UNAVAILABLE", body = ErrorBody)))]
 pub async fn logout(
     State(s): State<ApiState>,

@@ -5,21 +5,21 @@ use crate::dto::{
     ConfigureRoomRequest, CouponStatsResponse, FailedEventResponse, ListQuery, PipelineResponse,
     RoomStateResponse,
 };
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AdminUser, ApiJson, ApiPath};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::extract::{AdminUser, ApiJson, ApiPath, ApiQuery};
 use crate::state::ApiState;
 use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
+
 use couponrush_domain::ports::ReplayError;
 use couponrush_domain::services::RoomReport;
 use couponrush_domain::waiting_room::{RateBounds, RoomPolicy};
 use couponrush_domain::{Coupon, CouponId, ValidationError};
 use uuid::Uuid;
 
-#[utoipa::path(get, path = "/api/admin/coupons/{id}/stats", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/coupons/{id}/stats", operation_id = "getCouponStats", tag = "admin", security(("bearer" = ["ADMIN"])),
     params(("id" = Uuid, Path, description = "coupon id")),
-    responses((status = 200, body = CouponStatsResponse), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CouponStatsResponse), (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody)))]
 pub async fn coupon_stats(
     State(s): State<ApiState>,
     _admin: AdminUser,
@@ -35,7 +35,7 @@ pub async fn coupon_stats(
     }))
 }
 
-#[utoipa::path(get, path = "/api/admin/pipeline", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/pipeline", operation_id = "getPipeline", tag = "admin", security(("bearer" = ["ADMIN"])),
     responses((status = 200, description = "How far the consumers are behind the issue log", body = PipelineResponse),
               (status = 503, description = "STORE_UNAVAILABLE: the broker cannot be asked now", body = ErrorBody)))]
 pub async fn pipeline(
@@ -47,12 +47,12 @@ pub async fn pipeline(
     }))
 }
 
-#[utoipa::path(get, path = "/api/admin/failed-events", tag = "admin", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/api/admin/failed-events", operation_id = "listFailedEvents", tag = "admin", security(("bearer" = ["ADMIN"])), params(ListQuery),
     responses((status = 200, body = [FailedEventResponse])))]
 pub async fn failed_events(
     State(s): State<ApiState>,
     _admin: AdminUser,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<FailedEventResponse>>, ApiError> {
     let Some(failed) = &s.failed_events else {
         return Ok(Json(Vec::new()));
@@ -64,7 +64,7 @@ pub async fn failed_events(
     Ok(Json(events.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(post, path = "/api/admin/failed-events/{id}/replay", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/admin/failed-events/{id}/replay", operation_id = "replayFailedEvent", tag = "admin", security(("bearer" = ["ADMIN"])),
     params(("id" = Uuid, Path, description = "failed event id")),
     responses((status = 200, description = "persisted; now REPLAYED", body = FailedEventResponse),
               (status = 404, description = "FAILED_EVENT_NOT_FOUND", body = ErrorBody),
@@ -76,8 +76,7 @@ pub async fn replay_failed_event(
 ) -> Result<Json<FailedEventResponse>, ApiError> {
     let not_found = || {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "FAILED_EVENT_NOT_FOUND",
+            ErrorCode::FailedEventNotFound,
             "no failed event with this id",
         )
     };
@@ -85,16 +84,14 @@ pub async fn replay_failed_event(
     match failed.replayer.replay(id).await {
         Ok(event) => Ok(Json(event.into())),
         Err(ReplayError::NotFound) => Err(not_found()),
-        Err(e @ ReplayError::NotReplayable(_)) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "NOT_REPLAYABLE",
-            e.to_string(),
-        )),
+        Err(e @ ReplayError::NotReplayable(_)) => {
+            Err(ApiError::new(ErrorCode::NotReplayable, e.to_string()))
+        }
         Err(ReplayError::Store(e)) => Err(e.into()),
     }
 }
 
-#[utoipa::path(get, path = "/api/admin/coupons/{id}/waiting-room", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/coupons/{id}/waiting-room", operation_id = "getWaitingRoom", tag = "admin", security(("bearer" = ["ADMIN"])),
     params(("id" = Uuid, Path, description = "coupon id")),
     responses((status = 200, description = "The room as the answering node saw it at its last tick", body = RoomStateResponse),
               (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
@@ -110,7 +107,7 @@ pub async fn room_state(
     Ok(Json(room_state_response(&definition, &report)))
 }
 
-#[utoipa::path(put, path = "/api/admin/coupons/{id}/waiting-room", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/admin/coupons/{id}/waiting-room", operation_id = "configureWaitingRoom", tag = "admin", security(("bearer" = ["ADMIN"])),
     params(("id" = Uuid, Path, description = "coupon id")), request_body = ConfigureRoomRequest,
     responses((status = 200, body = RoomStateResponse),
               (status = 400, description = "VALIDATION_FAILED: rates out of 1 ≤ minRate ≤ maxRate ≤ 1,000,000, or only one of them given", body = ErrorBody),

@@ -15,10 +15,11 @@ use couponrush_domain::waiting_room::{PrequeueOrder, RoomMode, RoomPolicy};
 use couponrush_domain::{CouponId, CouponName, CouponStatus, Discount, NewCoupon, Quantity};
 use uuid::Uuid;
 
-#[utoipa::path(post, path = "/api/coupons", tag = "coupons", request_body = CreateCouponRequest,
-    security(("bearer" = [])),
-    responses((status = 201, body = CouponResponse), (status = 400, description = "VALIDATION_FAILED, with the field at fault (`opensAt`: not before `expiresAt`)", body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/coupons", operation_id = "createCoupon", tag = "coupons", request_body = CreateCouponRequest,
+    security(("bearer" = ["ADMIN"])),
+    responses((status = 201, body = CouponResponse,
+                headers(("Location" = String, description = "the new coupon's path"))),
+              (status = 400, description = "VALIDATION_FAILED, with the field at fault (`expiresAt`: not in the future; `opensAt`: not before `expiresAt`; `discountValue`: a PERCENTAGE over 100)", body = ErrorBody)))]
 pub async fn create(
     State(s): State<ApiState>,
     _admin: AdminUser,
@@ -48,11 +49,10 @@ pub async fn create(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/coupons", tag = "coupons", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/coupons", operation_id = "listCoupons", tag = "coupons", security(("bearer" = [])),
     params(ListCouponsParams),
     responses((status = 200, description = "A page of coupons, newest first. Users see ACTIVE coupons that have not ended (upcoming and open ones); admins see every coupon", body = CouponPageResponse),
-              (status = 400, description = "INVALID_QUERY: an unknown parameter or value; VALIDATION_FAILED: `limit` outside 1..=100 or a `cursor` this server did not hand out (field says which)", body = ErrorBody),
-              (status = 401, body = ErrorBody)))]
+              (status = 400, description = "INVALID_QUERY: an unknown parameter or value; VALIDATION_FAILED: `limit` outside 1..=100 or a `cursor` this server did not hand out (field says which)", body = ErrorBody)))]
 pub async fn list(
     State(s): State<ApiState>,
     AuthUser(caller): AuthUser,
@@ -82,7 +82,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/coupons/{id}", tag = "coupons", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/coupons/{id}", operation_id = "getCoupon", tag = "coupons", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "coupon id")),
     responses((status = 200, body = CouponResponse), (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody)))]
 pub async fn get(
@@ -98,10 +98,12 @@ pub async fn get(
     )))
 }
 
-#[utoipa::path(patch, path = "/api/coupons/{id}/status", tag = "coupons", request_body = ChangeStatusRequest,
-    security(("bearer" = [])), params(("id" = Uuid, Path, description = "coupon id")),
-    responses((status = 200, body = CouponResponse), (status = 400, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, description = "COUPON_EXPIRED", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/coupons/{id}/status", operation_id = "changeCouponStatus", tag = "coupons", request_body = ChangeStatusRequest,
+    security(("bearer" = ["ADMIN"])), params(("id" = Uuid, Path, description = "coupon id")),
+    responses((status = 200, body = CouponResponse),
+              (status = 400, description = "VALIDATION_FAILED (field `status`): only ACTIVE and DISABLED can be set", body = ErrorBody),
+              (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
+              (status = 409, description = "COUPON_EXPIRED", body = ErrorBody)))]
 pub async fn change_status(
     State(s): State<ApiState>,
     _admin: AdminUser,

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 /// Liveness: the process serves HTTP. Also the ceiling the benchmarks compare against.
-#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = HealthResponse)))]
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "ops", responses((status = 200, body = HealthResponse)))]
 pub async fn health() -> Json<HealthResponse> {
     Json(HealthResponse { status: "ok" })
 }
@@ -15,7 +15,7 @@ pub async fn health() -> Json<HealthResponse> {
 /// Readiness: 200 `ready` when every dependency answers, 200 `degraded` when only
 /// dependencies the process can work without are down (an api node without MariaDB
 /// still issues), 503 `not_ready` when a required one is down; `checks` names each.
-#[utoipa::path(get, path = "/ready", tag = "ops",
+#[utoipa::path(get, path = "/ready", operation_id = "ready", tag = "ops",
     responses((status = 200, description = "ready or degraded", body = ReadyResponse),
         (status = 503, description = "a required dependency is down", body = ReadyResponse)))]
 pub async fn ready(State(s): State<ApiState>) -> (StatusCode, Json<ReadyResponse>) {

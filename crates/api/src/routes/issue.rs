@@ -3,7 +3,7 @@
 //! Expected outcomes of a rush (SOLD_OUT, ALREADY_ISSUED) are 200 with a result, as in
 //! the seed, so load tools do not count them as errors; ACCEPTED is 202.
 
-use crate::dto::{IssueResponse, IssueStateResponse, QueueStatusResponse};
+use crate::dto::{IssueHeaders, IssueResponse, IssueStateResponse, QueueStatusResponse};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, AuthUser};
 use crate::state::ApiState;
@@ -23,10 +23,8 @@ pub const ADMISSION_TOKEN: &str = "admission-token";
 /// The answer header that marks an answer given again for a repeated key.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
-#[utoipa::path(post, path = "/api/coupons/{id}/issue", tag = "issue", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "coupon id"),
-           ("Admission-Token" = Option<String>, Header, description = "While the coupon's waiting room is on: the token `GET /api/coupons/{id}/queue` handed out when the caller was admitted (single use, bound to caller and coupon, valid for `admission_ttl_secs`). Without a valid one the caller is put in line (QUEUED), not served"),
-           ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, chosen by the client per attempt to get a coupon. A retry with the same key (same user, same coupon) within `idempotency_key_ttl_secs` (1 h) gets the first answer again, marked `Idempotent-Replayed: true`, without a second attempt. Only ACCEPTED, SOLD_OUT and ALREADY_ISSUED are kept; an error frees the key, so its retry runs again")),
+#[utoipa::path(post, path = "/api/coupons/{id}/issue", operation_id = "issueCoupon", tag = "issue", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "coupon id"), IssueHeaders),
     responses((status = 202, description = "ACCEPTED: reserved and durably recorded", body = IssueResponse,
                 headers(("Idempotent-Replayed" = String, description = "`true` when this is the kept answer of an earlier request with the same Idempotency-Key"))),
               (status = 200, description = "SOLD_OUT or ALREADY_ISSUED; or QUEUED with `position`, `etaSeconds`, `beyondStock` and `pollAfterMs` while the waiting room is on", body = IssueResponse,
@@ -135,9 +133,9 @@ fn count_outcome(result: &Result<RoomAnswer, IssueError>) {
     counter.increment(1);
 }
 
-#[utoipa::path(get, path = "/api/coupons/{id}/issue", tag = "issue", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/coupons/{id}/issue", operation_id = "getIssueState", tag = "issue", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "coupon id")),
-    responses((status = 200, body = IssueStateResponse), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = IssueStateResponse), (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody)))]
 pub async fn state(
     State(s): State<ApiState>,
     AuthUser(user): AuthUser,
@@ -153,7 +151,7 @@ pub async fn state(
     }))
 }
 
-#[utoipa::path(get, path = "/api/coupons/{id}/queue", tag = "issue", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/coupons/{id}/queue", operation_id = "pollQueue", tag = "issue", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "coupon id")),
     responses((status = 200, description = "Where the caller stands in the coupon's waiting line. The poll is the heartbeat: a waiter who does not poll for `abandon_after_secs` loses the place. O(log n) on the server", body = QueueStatusResponse),
               (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),

@@ -9,8 +9,8 @@ use axum::extract::State;
 use couponrush_domain::CouponId;
 use uuid::Uuid;
 
-#[utoipa::path(get, path = "/api/me/coupons", tag = "me", security(("bearer" = [])),
-    responses((status = 200, body = [OwnedCouponResponse]), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/me/coupons", operation_id = "listMyCoupons", tag = "me", security(("bearer" = [])),
+    responses((status = 200, body = [OwnedCouponResponse])))]
 pub async fn list(
     State(s): State<ApiState>,
     AuthUser(user): AuthUser,
@@ -25,7 +25,7 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path(post, path = "/api/coupons/{id}/use", tag = "me", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/coupons/{id}/use", operation_id = "useCoupon", tag = "me", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "coupon id")),
     responses((status = 200, body = UsedCouponResponse),
               (status = 404, description = "NOT_ISSUED", body = ErrorBody),

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod coupons;
+pub mod docs;
 pub mod health;
 pub mod issue;
 pub mod me;
