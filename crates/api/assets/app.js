@@ -633,7 +633,7 @@ async function viewAdminCoupon(id) {
     el('h2', {}, 'Issuing'),
     el('dl', { class: 'figures' },
       figure('persisted', 'Issued (persisted)'), figure('reserved', 'Held in the gate'), figure('remaining', 'Left'),
-      figure('backlog', 'Waiting to persist'), figure('lag', 'Consumer lag (records, all coupons)')),
+      figure('backlog', 'Waiting to persist'), figure('lag', 'Consumer lag, all coupons')),
     el('h2', {}, 'Waiting room'),
     el('dl', { class: 'figures' },
       figure('room-state', 'State'), figure('waiting', 'In line'), figure('admitted-rate', 'Admitted per second'),
@@ -660,7 +660,7 @@ async function viewAdminCoupon(id) {
       set('persisted', s.persisted); set('reserved', s.reservedInGate); set('remaining', s.remainingInGate);
       set('backlog', s.reservedInGate === null ? null : Math.max(0, s.reservedInGate - s.persisted));
       // Embedded mode has no consumers: ACCEPTED is answered once the row is stored.
-      set('lag', pipeline.data.consumerLag === null ? 'none (embedded)' : pipeline.data.consumerLag);
+      set('lag', pipeline.data.consumerLag === null ? 'n/a' : pipeline.data.consumerLag);
       set('room-state', w.state); set('waiting', w.waiting); set('admitted-rate', w.admittedPerSecond);
       set('rate', w.admissionRate); set('admitted-total', w.admittedTotal); set('p95', w.p95Ms);
       updated.textContent = 'Updated ' + new Date().toLocaleTimeString();

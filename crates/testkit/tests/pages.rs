@@ -194,7 +194,7 @@ async fn an_admin_creates_a_coupon_and_watches_a_rush() {
     })
     .await;
     b.wait_text("#fig-lag", WAIT, "no consumers in embedded mode", |t| {
-        t == "none (embedded)"
+        t == "n/a"
     })
     .await;
     picture(&b, "admin-console.png").await;
