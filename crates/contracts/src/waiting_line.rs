@@ -19,6 +19,7 @@ where
     an_admission_is_used_once_and_can_be_given_back(make().await).await;
     waiters_who_stop_polling_are_dropped_not_admitted(make().await).await;
     an_unused_admission_expires_and_its_holder_may_join_again(make().await).await;
+    an_admission_lasts_from_the_poll_that_tells_it(make().await).await;
     the_shuffle_draws_one_order_once(make().await).await;
     the_shared_state_is_kept_and_a_rate_is_set_once_per_interval(make().await).await;
     a_draining_room_turns_off_once_its_line_is_empty(make().await).await;
@@ -204,6 +205,10 @@ pub async fn an_unused_admission_expires_and_its_holder_may_join_again(line: Arc
     };
     line.admit(c, pace).await.unwrap();
     line.join(c, b).await.unwrap();
+    assert!(
+        matches!(line.place(c, a).await.unwrap(), Place::Admitted { .. }),
+        "told: from now on it lasts the time to claim"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(line.place(c, a).await.unwrap(), Place::Expired);
     assert!(!line.take_admission(c, a).await.unwrap(), "expired");
@@ -218,6 +223,53 @@ pub async fn an_unused_admission_expires_and_its_holder_may_join_again(line: Arc
         waiting(2),
         "back of the line"
     );
+}
+
+/// An admission's time to claim runs from the poll that tells its holder: a poll that
+/// comes late (a slow phone, an overloaded client) still finds the whole of it. Untold,
+/// the admission is held as long as a waiter's place would be, then lapses.
+pub async fn an_admission_lasts_from_the_poll_that_tells_it(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let (late, gone) = (UserId::new(), UserId::new());
+    line.join(c, late).await.unwrap();
+    line.join(c, gone).await.unwrap();
+    let pace = Pace {
+        admission_ttl: Duration::from_millis(300),
+        abandon_after: Duration::from_millis(900),
+        ..fast(2)
+    };
+    assert_eq!(line.admit(c, pace).await.unwrap().admitted_now, 2);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = now_ms();
+    let Place::Admitted { valid_until_ms } = line.place(c, late).await.unwrap() else {
+        panic!("a poll past the time to claim, but the first: still admitted");
+    };
+    assert!(
+        valid_until_ms >= before + 250,
+        "the time to claim starts at the telling: {} ms left",
+        valid_until_ms - before
+    );
+    let Place::Admitted {
+        valid_until_ms: again,
+    } = line.place(c, late).await.unwrap()
+    else {
+        panic!("still admitted");
+    };
+    assert!(again <= valid_until_ms, "a later poll does not extend it");
+    assert!(line.take_admission(c, late).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        line.place(c, gone).await.unwrap(),
+        Place::Expired,
+        "untold past the heartbeat bound: lapsed"
+    );
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub async fn the_shuffle_draws_one_order_once(line: Arc<dyn WaitingLine>) {

@@ -54,6 +54,15 @@ struct Waiter {
     seen_ms: i64,
 }
 
+/// An admission: valid until (ms), and whether a poll has told its holder yet. Its
+/// validity runs from that poll (`Room::tell`), so a holder whose poll comes late keeps
+/// the whole time to claim; until then the heartbeat bound holds it.
+#[derive(Clone, Copy)]
+struct Admission {
+    until: i64,
+    told: bool,
+}
+
 #[derive(Default)]
 struct Room {
     /// Slot → who holds it; `None` once admitted or dropped.
@@ -62,8 +71,10 @@ struct Room {
     /// No occupied slot lies before this one.
     head: usize,
     waiting: HashMap<UserId, Waiter>,
-    /// User → valid until (ms); kept a while after expiry.
-    admitted: HashMap<UserId, i64>,
+    /// User → the admission; kept a while after expiry.
+    admitted: HashMap<UserId, Admission>,
+    /// How long an admission lasts once its holder is told (the latest admit step's).
+    admission_ttl_ms: i64,
     /// Valid until (ms) → admissions granted with it and not used yet: the admissions
     /// outstanding are the counts past now, a few hundred keys (one per step) rather
     /// than every admitted user.
@@ -98,10 +109,10 @@ impl Room {
     }
 
     fn admitted_place(&self, user: UserId, now: i64) -> Option<Place> {
-        self.admitted.get(&user).map(|&until| {
-            if until > now {
+        self.admitted.get(&user).map(|a| {
+            if a.until > now {
                 Place::Admitted {
-                    valid_until_ms: until,
+                    valid_until_ms: a.until,
                 }
             } else {
                 Place::Expired
@@ -109,9 +120,19 @@ impl Room {
         })
     }
 
-    fn grant(&mut self, user: UserId, until: i64, now: i64) {
-        if let Some(old) = self.admitted.insert(user, until) {
-            self.forget_unused(old, now);
+    /// The poll that first finds a valid admission tells its holder: from then on it
+    /// lasts `admission_ttl`, however late the poll came.
+    fn tell(&mut self, user: UserId, now: i64) -> Option<Place> {
+        let a = *self.admitted.get(&user)?;
+        if a.until > now && !a.told {
+            self.grant(user, now.saturating_add(self.admission_ttl_ms), true, now);
+        }
+        self.admitted_place(user, now)
+    }
+
+    fn grant(&mut self, user: UserId, until: i64, told: bool, now: i64) {
+        if let Some(old) = self.admitted.insert(user, Admission { until, told }) {
+            self.forget_unused(old.until, now);
         }
         *self.unused.entry(until).or_default() += 1;
     }
@@ -148,8 +169,7 @@ impl Room {
             self.remove_slot(slot);
             self.abandoned_total += 1;
         }
-        self.admitted
-            .retain(|_, until| now - *until < EXPIRED_KEPT_MS);
+        self.admitted.retain(|_, a| now - a.until < EXPIRED_KEPT_MS);
     }
 
     fn due(&mut self, pace: &Pace, now: i64) -> u64 {
@@ -183,7 +203,10 @@ impl Room {
             due = due.min(cap.saturating_sub(self.outstanding(now)));
         }
         let abandon_after = ms(pace.abandon_after);
-        let valid_until = now.saturating_add(ms(pace.admission_ttl));
+        self.admission_ttl_ms = ms(pace.admission_ttl);
+        // Untold, an admission is held as long as a waiter's place would be (the
+        // heartbeat bound), and at least the time to claim.
+        let valid_until = now.saturating_add(abandon_after.max(self.admission_ttl_ms));
         let mut admitted_now = 0;
         while admitted_now < due && self.head < self.slots.len() {
             let slot = self.head;
@@ -198,7 +221,7 @@ impl Room {
                 self.abandoned_total += 1;
                 continue;
             }
-            self.grant(user, valid_until, now);
+            self.grant(user, valid_until, false, now);
             admitted_now += 1;
         }
         self.admitted_total += admitted_now;
@@ -333,7 +356,7 @@ impl WaitingLine for MemoryWaitingLine {
                 position: room.position(slot),
             });
         }
-        Ok(room.admitted_place(user, now).unwrap_or(Place::Absent))
+        Ok(room.tell(user, now).unwrap_or(Place::Absent))
     }
 
     async fn admit(&self, coupon: CouponId, pace: Pace) -> Result<LineFigures, StoreError> {
@@ -347,9 +370,9 @@ impl WaitingLine for MemoryWaitingLine {
         let mut room = room.lock();
         let now = now_ms();
         match room.admitted.get(&user) {
-            Some(&until) if until > now => {
+            Some(&a) if a.until > now => {
                 room.admitted.remove(&user);
-                room.forget_unused(until, now);
+                room.forget_unused(a.until, now);
                 Ok(true)
             }
             _ => Ok(false),
@@ -364,7 +387,9 @@ impl WaitingLine for MemoryWaitingLine {
     ) -> Result<(), StoreError> {
         let room = self.room(coupon);
         let now = now_ms();
-        room.lock().grant(user, now.saturating_add(ms(ttl)), now);
+        // Given back by its holder, who is there: told already.
+        room.lock()
+            .grant(user, now.saturating_add(ms(ttl)), true, now);
         Ok(())
     }
 

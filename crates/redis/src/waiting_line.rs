@@ -164,6 +164,7 @@ impl WaitingLine for RedisWaitingLine {
             .key(&keys.line)
             .key(&keys.seen)
             .key(&keys.admitted)
+            .key(&keys.state)
             .arg(member(user))
             .invoke_async(&mut self.conn.clone())
             .await

@@ -13,7 +13,11 @@ local line, seen, admitted, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local abandon_after = tonumber(ARGV[3])
-local valid_until = now + tonumber(ARGV[4])
+-- Untold, an admission is held as long as a waiter's place would be (the heartbeat
+-- bound), at least the time to claim; the poll that tells its holder restarts it at
+-- the time to claim (line_place.lua), kept in the state for that.
+local valid_until = now + math.max(tonumber(ARGV[3]), tonumber(ARGV[4]))
+redis.call('HSET', KEYS[4], 'admission_ttl_ms', ARGV[4])
 -- unpack() is bounded by Lua's C stack (~8000 values): work in slices.
 local step = 1000
 -- Admissions that expired are remembered this long, so a late poll hears EXPIRED.

@@ -1,6 +1,10 @@
 -- Where a user stands in one coupon's line; a waiter's poll is their heartbeat.
 -- O(log n): a rank in the line's zset, whatever its length.
--- KEYS[1] line, KEYS[2] seen, KEYS[3] admitted; ARGV[1] user.
+-- KEYS[1] line, KEYS[2] seen, KEYS[3] admitted, KEYS[4] state; ARGV[1] user.
+-- The poll that first finds a valid admission tells its holder: from then on it lasts
+-- the time to claim (`admission_ttl_ms`, set by admit), however late the poll came. A
+-- told admission's score is its end + 0.5 (ms timestamps are far below 2^52, so the
+-- half is exact): untold ones are whole numbers, and no other key is needed.
 -- Returns {0, position} waiting, {1, valid until ms} admitted, {2, 0} admission
 -- expired, {3, 0} absent (codes in scripts.rs).
 local t = redis.call('TIME')
@@ -16,6 +20,11 @@ if not until_ms then
   return {3, 0}
 end
 if until_ms > now then
-  return {1, until_ms}
+  if math.floor(until_ms) == until_ms then
+    local ttl = tonumber(redis.call('HGET', KEYS[4], 'admission_ttl_ms')) or 30000
+    until_ms = now + ttl + 0.5
+    redis.call('ZADD', KEYS[3], 'XX', until_ms, user)
+  end
+  return {1, math.floor(until_ms)}
 end
 return {2, 0}
