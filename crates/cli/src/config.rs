@@ -116,6 +116,9 @@ pub struct Config {
     /// …or when this many issue requests for one coupon run at once in one process
     /// (0: not this signal).
     pub room_on_in_flight: u64,
+    /// …or when the consumers are this many records behind the issue log (distributed
+    /// mode; 0: off).
+    pub room_on_consumer_lag: u64,
     /// …and drain (then turn off) once the p95 stayed under this for `room_calm_secs`.
     pub room_off_p95_ms: u64,
     pub room_calm_secs: u64,
@@ -213,6 +216,7 @@ impl Default for Config {
             room_max_rate: 5_000.0,
             room_on_p95_ms: 1_000,
             room_on_in_flight: 0,
+            room_on_consumer_lag: 0,
             room_off_p95_ms: 250,
             room_calm_secs: 5,
             room_target_p95_ms: 200,
@@ -454,6 +458,7 @@ impl Config {
             auto: AutoThresholds {
                 on_p95: Duration::from_millis(self.room_on_p95_ms),
                 on_in_flight: self.room_on_in_flight,
+                on_consumer_lag: self.room_on_consumer_lag,
                 off_p95: Duration::from_millis(self.room_off_p95_ms),
                 calm_for: Duration::from_secs(self.room_calm_secs),
             },
@@ -691,6 +696,11 @@ impl Config {
                 f,
                 "  reconcile_interval_secs {}",
                 self.reconcile_interval_secs
+            )?;
+            writeln!(
+                f,
+                "  room_on_consumer_lag  {} records (0: off)",
+                self.room_on_consumer_lag
             )?;
         }
         if consumer {

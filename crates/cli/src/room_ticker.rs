@@ -10,14 +10,14 @@ use couponrush_telemetry::metrics::names::{
 use tokio::task::JoinHandle;
 
 /// Stops the ticking when dropped (with the process's serving).
-pub struct RoomTicker(Option<JoinHandle<()>>);
+pub struct RoomTicker(Vec<JoinHandle<()>>);
 
 impl RoomTicker {
     /// Stops the ticking and waits until the task is gone, and with it its handles on
     /// the issue path: embedded mode's writer stops only once the last handle on its
     /// log is dropped.
     pub async fn stop(mut self) {
-        if let Some(task) = self.0.take() {
+        for task in std::mem::take(&mut self.0) {
             task.abort();
             let _ = task.await;
         }
@@ -26,15 +26,42 @@ impl RoomTicker {
 
 impl Drop for RoomTicker {
     fn drop(&mut self) {
-        if let Some(task) = &self.0 {
+        for task in &self.0 {
             task.abort();
         }
     }
 }
 
 pub fn spawn(room: WaitingRoom) -> RoomTicker {
+    let mut tasks = Vec::with_capacity(2);
+    if room.settings().auto.on_consumer_lag > 0 {
+        tasks.push(tokio::spawn(read_consumer_lag(room.clone())));
+    }
+    tasks.push(tick(room));
+    RoomTicker(tasks)
+}
+
+/// Once a window, the consumers' lag for the AUTO switch, on a task of its own: the
+/// broker's answers (three round trips) must never hold up the admissions' tick. A
+/// read that takes longer than a window gives no signal.
+async fn read_consumer_lag(room: WaitingRoom) {
+    let window = room.settings().window;
+    let mut every = tokio::time::interval(window);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if tokio::time::timeout(window, room.refresh_consumer_lag())
+            .await
+            .is_err()
+        {
+            room.consumer_lag_unknown();
+        }
+    }
+}
+
+fn tick(room: WaitingRoom) -> JoinHandle<()> {
     let every = room.settings().tick;
-    RoomTicker(Some(tokio::spawn(async move {
+    tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         // A slow round (a store that hesitates) is not made up for with a burst.
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -44,7 +71,7 @@ pub fn spawn(room: WaitingRoom) -> RoomTicker {
                 publish(&report);
             }
         }
-    })))
+    })
 }
 
 fn publish(r: &RoomReport) {

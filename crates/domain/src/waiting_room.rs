@@ -233,8 +233,12 @@ pub fn estimate(position: u64, admission_rate: f64, remaining_stock: Option<u64>
 pub struct AutoThresholds {
     /// Turn on when the issue path's p95 over the last window passes this…
     pub on_p95: Duration,
-    /// …or when this many issue requests for the coupon run at once.
+    /// …or when this many issue requests for the coupon run at once…
     pub on_in_flight: u64,
+    /// …or when the consumers are this many records behind the issue log (distributed
+    /// mode; 0: this signal off). While they are, the admission rate is cut each window,
+    /// and the room drains only once they are under half of it.
+    pub on_consumer_lag: u64,
     /// Turn off (drain) only after the p95 stayed under this for `calm_for`.
     pub off_p95: Duration,
     pub calm_for: Duration,

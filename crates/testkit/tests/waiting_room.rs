@@ -412,6 +412,65 @@ async fn distributed_auto_room_turned_on_by_one_node_holds_on_every_node() {
     stack.api.stop().await;
 }
 
+/// The consumers' lag turns an AUTO room on (distributed mode): with no consumer
+/// running, accepted records pile up in the log; past `room_on_consumer_lag` newcomers
+/// queue, on every node. Once a consumer has persisted them, the room drains and turns
+/// off again (after `room_calm_secs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_auto_room_turns_on_when_the_consumers_fall_behind() {
+    let stack = Distributed::spawn(|c| {
+        c.room_on_consumer_lag = 5;
+        c.room_window_ms = 200;
+        c.room_calm_secs = 1;
+    })
+    .await;
+    let second = stack.second_api().await;
+    let coupon = create(&stack.api, &room_coupon(1_000, "AUTO", "FIFO", None)).await;
+    for _ in 0..6 {
+        let (_, user) = stack.api.mint_user();
+        let r = stack.api.issue(&user, coupon).await;
+        assert_eq!(r.str("result"), "ACCEPTED", "{:?}", r.body);
+    }
+    for node in [&stack.api, &second] {
+        eventually(
+            "a newcomer queued behind the consumers' lag",
+            Duration::from_secs(20),
+            async || {
+                (node.issue(&node.mint_user().1, coupon).await.str("result") == "QUEUED")
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    assert_eq!(room_state(&stack.api, coupon).await, "ON");
+
+    let consumer = stack.start_consumer().await;
+    eventually(
+        "the room off once the consumers caught up",
+        Duration::from_secs(60),
+        async || (room_state(&stack.api, coupon).await == "OFF").then_some(()),
+    )
+    .await;
+    // Each node's request path follows the switch from its next window on.
+    eventually(
+        "newcomers straight in again",
+        Duration::from_secs(10),
+        async || {
+            (stack
+                .api
+                .issue(&stack.api.mint_user().1, coupon)
+                .await
+                .str("result")
+                == "ACCEPTED")
+                .then_some(())
+        },
+    )
+    .await;
+    consumer.stop().await;
+    second.stop().await;
+    stack.api.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_documents_the_room() {
     let app = TestApp::spawn().await;

@@ -141,6 +141,7 @@ impl CouponRush {
                 ports.admissions.clone(),
                 ports.gate.clone(),
                 ports.clock.clone(),
+                ports.drain.clone(),
                 settings.room,
             ),
             pipeline: Pipeline::new(ports.drain.clone()),

@@ -16,7 +16,7 @@ use crate::coupon::{Coupon, CouponStatus};
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyKey;
 use crate::ids::{CouponId, UserId};
-use crate::ports::{AdmissionSigner, Clock, IssueGate, WaitingLine};
+use crate::ports::{AdmissionSigner, Clock, IssueGate, LogDrain, WaitingLine};
 use crate::services::issuing::{Answered, IssueError, Issuing};
 use crate::services::single_flight::SingleFlight;
 use crate::waiting_room::{
@@ -105,6 +105,11 @@ struct Inner {
     signer: Arc<dyn AdmissionSigner>,
     gate: Arc<dyn IssueGate>,
     clock: Arc<dyn Clock>,
+    /// Where the consumers' lag is read (distributed mode), for the AUTO switch.
+    drain: Arc<dyn LogDrain>,
+    /// The consumers' lag as last read (`refresh_consumer_lag`); UNKNOWN when it could
+    /// not be read (no signal: an outage is not overload).
+    consumer_lag: AtomicU64,
     settings: RoomSettings,
     views: Mutex<HashMap<CouponId, Arc<View>>>,
     loads: Arc<SingleFlight<CouponId, Result<SharedRoom, String>>>,
@@ -224,6 +229,7 @@ impl WaitingRoom {
         signer: Arc<dyn AdmissionSigner>,
         gate: Arc<dyn IssueGate>,
         clock: Arc<dyn Clock>,
+        drain: Arc<dyn LogDrain>,
         settings: RoomSettings,
     ) -> Self {
         Self {
@@ -233,6 +239,8 @@ impl WaitingRoom {
                 signer,
                 gate,
                 clock,
+                drain,
+                consumer_lag: AtomicU64::new(UNKNOWN),
                 settings,
                 views: Mutex::new(HashMap::new()),
                 loads: SingleFlight::new(),
@@ -242,6 +250,39 @@ impl WaitingRoom {
 
     pub fn settings(&self) -> &RoomSettings {
         &self.inner.settings
+    }
+
+    /// Reads the consumers' lag for the AUTO switch (when `on_consumer_lag` is set).
+    /// The caller bounds the call and says so with [`Self::consumer_lag_unknown`]; a lag
+    /// that cannot be read gives no signal.
+    pub async fn refresh_consumer_lag(&self) {
+        if self.inner.settings.auto.on_consumer_lag == 0 {
+            return;
+        }
+        let lag = match self.inner.drain.behind().await {
+            Ok(Some(lag)) => lag.min(UNKNOWN - 1),
+            Ok(None) => UNKNOWN, // no consumers in this mode
+            Err(e) => {
+                tracing::debug!(error = %e, "consumer lag unreadable: no lag signal");
+                UNKNOWN
+            }
+        };
+        self.inner.consumer_lag.store(lag, Ordering::Release);
+    }
+
+    pub fn consumer_lag_unknown(&self) {
+        self.inner.consumer_lag.store(UNKNOWN, Ordering::Release);
+    }
+
+    /// Whether the consumers are behind by the AUTO threshold, and whether they are
+    /// under half of it (settled enough to let a room drain).
+    fn lag_signal(&self) -> (bool, bool) {
+        let threshold = self.inner.settings.auto.on_consumer_lag;
+        let lag = self.inner.consumer_lag.load(Ordering::Acquire);
+        if threshold == 0 || lag == UNKNOWN {
+            return (false, true);
+        }
+        (lag >= threshold, lag < threshold / 2)
     }
 
     /// This process's view of a room, read from the line once (in single flight) the
@@ -536,7 +577,14 @@ impl WaitingRoom {
             }
         }
         if window_due && shared.switch != RoomSwitch::Off && open {
-            let mut step = s.controller.step(p95);
+            let lagging = coupon.room.mode == RoomMode::Auto && self.lag_signal().0;
+            // Consumers behind: admit fewer, whatever the latency says (a fast api node
+            // over a slow pipeline would otherwise grow the rate while the lag grows).
+            let mut step = if lagging {
+                RateStep::Cut
+            } else {
+                s.controller.step(p95)
+            };
             let line_was_empty = view.control.lock().last.is_none_or(|r| r.waiting == 0);
             if line_was_empty && matches!(step, RateStep::Grow | RateStep::Probe) {
                 // Nobody waited, so the rate limited nothing and says nothing about
@@ -653,8 +701,10 @@ impl WaitingRoom {
                 other => other,
             },
             RoomMode::Auto => {
+                let (lagging, lag_settled) = self.lag_signal();
                 let overloaded = p95.is_some_and(|p| p > auto.on_p95)
-                    || (auto.on_in_flight > 0 && in_flight >= auto.on_in_flight);
+                    || (auto.on_in_flight > 0 && in_flight >= auto.on_in_flight)
+                    || lagging;
                 let mut control = view.control.lock();
                 if overloaded {
                     control.calm_since = None;
@@ -663,7 +713,7 @@ impl WaitingRoom {
                 if current != RoomSwitch::On {
                     return current;
                 }
-                if p95.is_some_and(|p| p >= auto.off_p95) {
+                if p95.is_some_and(|p| p >= auto.off_p95) || !lag_settled {
                     control.calm_since = None;
                     return current;
                 }
