@@ -421,3 +421,44 @@ async fn the_api_docs_page_renders_under_its_policy() {
     b.close().await;
     app.stop().await;
 }
+
+/// Distributed mode: the console's consumer lag is the pipeline's. With no consumer
+/// running, accepted records show as lag; once a consumer has persisted them, 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_the_consumers_lag_in_distributed_mode() {
+    let stack = couponrush_testkit::Distributed::spawn(|_| {}).await;
+    let app = &stack.api;
+    let coupon = create(app, CouponSpec::active(20).to_json()).await;
+    for _ in 0..5 {
+        let (_, user) = app.mint_user();
+        assert_eq!(app.issue(&user, coupon).await.str("result"), "ACCEPTED");
+    }
+    let mut b = Browser::start("console-distributed", DESKTOP).await;
+    b.log_in(
+        &app.base,
+        couponrush_testkit::ADMIN_USERNAME,
+        couponrush_testkit::ADMIN_PASSWORD,
+    )
+    .await;
+    b.open(&format!("{}/#/admin/coupons/{coupon}", app.base))
+        .await;
+    b.wait_text("#fig-lag", WAIT, "5 records behind", |t| t == "5")
+        .await;
+    b.wait_text("#fig-persisted", WAIT, "nothing persisted yet", |t| {
+        t == "0"
+    })
+    .await;
+    let consumer = stack.start_consumer().await;
+    b.wait_text(
+        "#fig-persisted",
+        Duration::from_secs(60),
+        "5 persisted",
+        |t| t == "5",
+    )
+    .await;
+    b.wait_text("#fig-lag", Duration::from_secs(60), "no lag", |t| t == "0")
+        .await;
+    b.close().await;
+    consumer.stop().await;
+    stack.api.stop().await;
+}
