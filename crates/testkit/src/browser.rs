@@ -247,19 +247,19 @@ impl Browser {
 
     /// Signs up `username` and lands logged in on the events list.
     pub async fn sign_up(&mut self, base: &str, username: &str, password: &str) {
-        self.open(&format!("{base}/")).await;
-        self.fill("#username", username).await;
-        self.fill("#password", password).await;
-        self.click("#signup").await;
-        self.find("#events").await;
+        self.enter(base, username, password, "#signup").await;
     }
 
     /// Logs in `username` and lands on the events list.
     pub async fn log_in(&mut self, base: &str, username: &str, password: &str) {
+        self.enter(base, username, password, "#login").await;
+    }
+
+    async fn enter(&mut self, base: &str, username: &str, password: &str, button: &str) {
         self.open(&format!("{base}/")).await;
         self.fill("#username", username).await;
         self.fill("#password", password).await;
-        self.click("#login").await;
+        self.click(button).await;
         self.find("#events").await;
     }
 

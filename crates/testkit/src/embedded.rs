@@ -11,6 +11,11 @@ use tokio::task::JoinHandle;
 pub const ADMIN_USERNAME: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
+/// A trigger that makes SQLite refuse inserts of issued coupons, and its removal.
+pub const REFUSE_ISSUE_INSERTS: &str = "CREATE TRIGGER refuse_issue BEFORE INSERT ON issued_coupons \
+     BEGIN SELECT RAISE(ABORT, 'disk says no'); END";
+pub const ALLOW_ISSUE_INSERTS: &str = "DROP TRIGGER refuse_issue";
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -148,6 +153,18 @@ impl TestApp {
             .connect_with(opts)
             .await
             .expect("open test db")
+    }
+
+    /// Makes SQLite refuse every new issued coupon, as a full disk or a broken file
+    /// would: a real fault (a trigger), lifted with [`ALLOW_ISSUE_INSERTS`] on the pool
+    /// returned.
+    pub async fn refuse_issue_inserts(&self) -> sqlx::SqlitePool {
+        let db = self.db().await;
+        sqlx::query(REFUSE_ISSUE_INSERTS)
+            .execute(&db)
+            .await
+            .expect("trigger created");
+        db
     }
 
     /// The users holding persisted rows for `coupon`, read straight from the table.

@@ -13,6 +13,8 @@ pub use client::{CouponSpec, Reply, scrape};
 pub use counting::CountingStore;
 pub use couponrush_testenv as env;
 pub use distributed::{ConsumerHandle, Distributed, TEST_JWT_SECRET, start_consumer, test_config};
-pub use embedded::{ADMIN_PASSWORD, ADMIN_USERNAME, TestApp};
+pub use embedded::{
+    ADMIN_PASSWORD, ADMIN_USERNAME, ALLOW_ISSUE_INSERTS, REFUSE_ISSUE_INSERTS, TestApp,
+};
 pub use prometheus::Exposition;
 pub use rush::RushTally;

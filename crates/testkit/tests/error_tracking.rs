@@ -37,14 +37,7 @@ async fn a_5xx_answer_is_reported_with_its_route_code_and_trace_id() {
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
-    let db = app.db().await;
-    sqlx::query(
-        "CREATE TRIGGER refuse_issue BEFORE INSERT ON issued_coupons \
-         BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    let _db = app.refuse_issue_inserts().await;
     let (failed, _) = app
         .call_with(
             Method::POST,

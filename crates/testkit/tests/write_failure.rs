@@ -3,7 +3,7 @@
 //! The fault is real: a trigger that makes SQLite refuse inserts, as a full disk or a
 //! broken file would.
 
-use couponrush_testkit::TestApp;
+use couponrush_testkit::{ALLOW_ISSUE_INSERTS, REFUSE_ISSUE_INSERTS, TestApp};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -12,14 +12,7 @@ async fn failed_commit_answers_503_and_releases_the_reservation() {
     let coupon = app.active_coupon(1).await;
     let (_, user) = app.mint_user();
 
-    let db = app.db().await;
-    sqlx::query(
-        "CREATE TRIGGER refuse_issue BEFORE INSERT ON issued_coupons \
-         BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    let db = app.refuse_issue_inserts().await;
 
     let failed = app.issue(&user, coupon).await;
     assert_eq!(
@@ -35,10 +28,7 @@ async fn failed_commit_answers_503_and_releases_the_reservation() {
         Some(0)
     );
 
-    sqlx::query("DROP TRIGGER refuse_issue")
-        .execute(&db)
-        .await
-        .unwrap();
+    sqlx::query(ALLOW_ISSUE_INSERTS).execute(&db).await.unwrap();
     db.close().await;
 
     let retried = app.issue(&user, coupon).await;
@@ -69,13 +59,10 @@ async fn failed_commit_after_the_client_left_still_releases_the_reservation() {
         .execute(&mut *lock)
         .await
         .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER refuse_issue BEFORE INSERT ON issued_coupons \
-         BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
-    )
-    .execute(&mut *lock)
-    .await
-    .unwrap();
+    sqlx::query(REFUSE_ISSUE_INSERTS)
+        .execute(&mut *lock)
+        .await
+        .unwrap();
 
     let impatient = reqwest::Client::new()
         .post(format!("{}/api/coupons/{coupon}/issue", app.base))
@@ -107,7 +94,7 @@ async fn failed_commit_after_the_client_left_still_releases_the_reservation() {
     }
     assert_eq!(app.issue_state(&user, coupon).await.str("state"), "NONE");
 
-    sqlx::query("DROP TRIGGER refuse_issue")
+    sqlx::query(ALLOW_ISSUE_INSERTS)
         .execute(&mut *lock)
         .await
         .unwrap();
