@@ -179,17 +179,25 @@ const RULES: &[Rule] = &[
 /// does not list is added with `ErrorBody`.
 struct CommonAnswers;
 
+/// The operations of one path, for the modifiers that walk every operation.
+fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 impl Modify for CommonAnswers {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in &mut openapi.paths.paths {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 let traits = Traits::of(path, operation);
                 let applying: Vec<&Rule> = RULES.iter().filter(|r| (r.applies)(&traits)).collect();
                 for rule in applying {
@@ -290,26 +298,16 @@ impl Modify for CouponLinks {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::link::LinkBuilder;
         let mut targets = Vec::new();
-        for (path, item) in &openapi.paths.paths {
+        for (path, item) in &mut openapi.paths.paths {
             if !path.contains("/coupons/{id}") {
                 continue;
             }
-            for op in [&item.get, &item.post, &item.put, &item.patch, &item.delete]
-                .into_iter()
-                .flatten()
-            {
+            for op in operations_mut(item) {
                 targets.extend(op.operation_id.clone());
             }
         }
         for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for op in operations.into_iter().flatten() {
+            for op in operations_mut(item) {
                 let Some(id) = op.operation_id.as_deref() else {
                     continue;
                 };

@@ -42,7 +42,7 @@ pub fn spawn(room: WaitingRoom) -> RoomTicker {
 }
 
 /// Once a window, the consumers' lag for the AUTO switch, on a task of its own: the
-/// broker's answers (three round trips) must never hold up the admissions' tick. A
+/// broker's answers (four round trips) must never hold up the admissions' tick. A
 /// read that takes longer than a window gives no signal.
 async fn read_consumer_lag(room: WaitingRoom) {
     let window = room.settings().window;

@@ -38,15 +38,17 @@ impl Drop for ErrorTracking {
 
 /// Whether `dsn` is one the client can report to.
 pub fn check_dsn(dsn: &str) -> Result<(), InvalidDsn> {
-    dsn.parse::<sentry::types::Dsn>()
-        .map(drop)
-        .map_err(|e| InvalidDsn(format!("{e}")))
+    parse_dsn(dsn).map(drop)
+}
+
+fn parse_dsn(dsn: &str) -> Result<sentry::types::Dsn, InvalidDsn> {
+    dsn.parse().map_err(|e| InvalidDsn(format!("{e}")))
 }
 
 /// Starts reporting to `dsn`. `process` names the kind of process (`embedded`, `api`,
 /// `consumer`), sent as a tag.
 pub fn init(dsn: &str, process: &'static str) -> Result<ErrorTracking, InvalidDsn> {
-    let parsed: sentry::types::Dsn = dsn.parse().map_err(|e| InvalidDsn(format!("{e}")))?;
+    let parsed = parse_dsn(dsn)?;
     let options = sentry::apply_defaults(sentry::ClientOptions {
         dsn: Some(parsed),
         release: Some(concat!("couponrush@", env!("CARGO_PKG_VERSION")).into()),
@@ -125,6 +127,13 @@ pub fn report_server_error(e: &ServerError<'_>) {
 /// prints the message). A panic inside a request (a trace id is in scope) is left to
 /// the middleware, which reports it with its route.
 fn install_panic_hook() {
+    // Once per process: a second init (a restarted app in the same process) must not
+    // chain a second hook, which would report every panic twice.
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(chain_panic_hook);
+}
+
+fn chain_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if enabled() && crate::trace::current_trace_id().is_none() {

@@ -33,6 +33,17 @@ async fn picture(browser: &Browser, file: &str) {
     }
 }
 
+/// The coupon as the server holds it.
+async fn stored_coupon(app: &TestApp, coupon: Uuid) -> couponrush_testkit::Reply {
+    app.call(
+        Method::GET,
+        &format!("/api/coupons/{coupon}"),
+        Some(&app.admin_token),
+        None,
+    )
+    .await
+}
+
 async fn create(app: &TestApp, body: serde_json::Value) -> Uuid {
     let r = app.create_coupon(&app.admin_token, &body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -163,14 +174,7 @@ async fn an_admin_creates_a_coupon_and_watches_a_rush() {
         .await;
 
     // What the console created is what the server holds.
-    let stored = app
-        .call(
-            Method::GET,
-            &format!("/api/coupons/{coupon}"),
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
+    let stored = stored_coupon(&app, coupon).await;
     assert_eq!(stored.body["name"], "Lunch rush pizza");
     assert_eq!(stored.body["discountType"], "PERCENTAGE");
     assert_eq!(stored.body["discountValue"], 20);
@@ -210,14 +214,7 @@ async fn an_admin_creates_a_coupon_and_watches_a_rush() {
     )
     .await;
     b.close().await;
-    let stored = app
-        .call(
-            Method::GET,
-            &format!("/api/coupons/{coupon}"),
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
+    let stored = stored_coupon(&app, coupon).await;
     assert_eq!(stored.body["status"], "DISABLED");
     app.stop().await;
 }
