@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod config;
+mod connection;
 pub mod distributed;
 pub mod embedded;
 pub mod instrumented;

@@ -15,21 +15,25 @@
 //! of allocating a second one, and the router's future is boxed, so it takes memory only
 //! while a request runs rather than a slot of its size for the connection's lifetime.
 
+use crate::connection::{self, Admission, InProgress, Session, Shared};
 use crate::request_limit::RequestLimit;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
+use bytes::Bytes;
 use futures::future::BoxFuture;
-use hyper::body::Incoming;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
 use tower::ServiceExt as _;
 
 /// Bound on a connection's read buffer (request head, or body bytes not yet taken);
@@ -64,13 +68,33 @@ pub async fn serve(
     limit: Option<RequestLimit>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    serve_shared(
+        listener,
+        Arc::new(Shared::new(router, limit, http())),
+        shutdown,
+    )
+    .await;
+}
+
+/// hyper's HTTP/1 settings for every connection.
+fn http() -> http1::Builder {
     let mut http = http1::Builder::new();
     http.max_buf_size(MAX_BUF_SIZE)
         // Response bodies are queued and written with writev rather than copied into the
         // head buffer, which would keep the capacity of the largest response (a
         // `/metrics` page, the OpenAPI document) for the connection's lifetime.
         .writev(true);
-    let graceful = GracefulShutdown::new();
+    http
+}
+
+/// [`serve`] with the connections' shared part made by the caller (tests read it).
+pub(crate) async fn serve_shared(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    // Every connection holds a receiver: `closed` below returns when the last is done.
+    let (stop, stop_seen) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -83,80 +107,189 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let service = RouterService {
-            router: router.clone(),
-            limit: limit.clone(),
+        tokio::spawn(connection::drive(
+            stream,
             peer,
-        };
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::trace!(error = %e, "connection ended with an error");
-            }
-        });
+            shared.clone(),
+            stop_seen.clone(),
+        ));
     }
-    // No new connections; those open finish their request in flight, idle ones close.
+    // No new connections; those open finish their request in flight, parked ones close.
     drop(listener);
-    graceful.shutdown().await;
+    drop(stop_seen);
+    let _ = stop.send(true);
+    stop.closed().await;
 }
 
-/// The router as hyper's service for one connection.
+/// The router as hyper's service for one session of a connection (see `connection`).
 ///
 /// hyper parses a request head into slices of the connection's read buffer (header
 /// values and the URI share it), and right after handing the request over it reads
 /// again, to notice a client that leaves mid-request. That read must reserve 8 KiB; with
 /// the buffer still shared by the head, it allocates a second buffer, held until the
-/// connection closes. `call` runs before that read, so it copies the head's few hundred
+/// session ends. `call` runs before that read, so it copies the head's few hundred
 /// bytes out and drops the slices: the read then reclaims the one buffer. Measured in
 /// heaptrack before this (a 10,000-user rush): the second buffers were 68.5 MB at peak,
 /// a quarter of the process.
 ///
 /// The future is boxed: hyper keeps one slot of the service future's size per
-/// connection for its whole life, a box only while a request runs. A request that has
-/// to wait for its turn (see `request_limit`) holds only its head and a small future
-/// until then; the router's future is made when the turn comes.
-#[derive(Clone)]
-struct RouterService {
+/// connection for its whole life, a box only while a request runs.
+///
+/// A request usually got its turn before hyper read it (`Admission`, see `connection`);
+/// one that did not (a pipelining client's) waits for its turn here, holding only its
+/// head and a small future until then; the router's future is made when the turn
+/// comes.
+pub(crate) struct RouterService {
     router: Router,
     limit: Option<RequestLimit>,
     /// The peer address, for handlers that count attempts per client (axum's
     /// `ConnectInfo`, which `into_make_service_with_connect_info` would insert).
     peer: SocketAddr,
+    session: Arc<Session>,
+}
+
+impl RouterService {
+    pub(crate) fn new(shared: &Shared, peer: SocketAddr, session: Arc<Session>) -> Self {
+        Self {
+            router: shared.router.clone(),
+            limit: shared.limit.clone(),
+            peer,
+            session,
+        }
+    }
 }
 
 impl hyper::service::Service<Request<Incoming>> for RouterService {
-    type Response = Response;
+    type Response = axum::http::Response<Answer>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let mut request = detach_head(request);
+        let in_progress = self.session.begin(!request.body().is_end_stream());
+        let mut request = detach_head(request).map(|body| {
+            axum::body::Body::new(ReadToEnd {
+                body,
+                session: Some(in_progress.session().clone()),
+            })
+        });
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let router = self.router.clone();
+        let admission = self.session.take_admission();
+        let answer = |response: Response| {
+            response.map(|body| Answer {
+                body,
+                _in_progress: in_progress,
+            })
+        };
         let Some(limit) = self
             .limit
             .as_ref()
             .filter(|_| couponrush_api::waits_for_a_turn(request.uri().path()))
         else {
-            return Box::pin(router.oneshot(request));
+            // A turn taken for it (the peeked path said so) is given back here.
+            drop(admission);
+            return Box::pin(async move { Ok(answer(router.oneshot(request).await?)) });
         };
-        if let Some(turn) = limit.try_turn() {
+        let turn = match admission {
+            Some(Admission::Turn(turn)) => Some(turn),
+            Some(Admission::Refused) => {
+                let busy = crate::request_limit::busy(&request);
+                return Box::pin(async move { Ok(answer(busy)) });
+            }
+            Some(Admission::Free) | None => limit.try_turn(),
+        };
+        if let Some(turn) = turn {
             return Box::pin(async move {
-                let response = router.oneshot(request).await;
+                let response = router.oneshot(request).await?;
                 drop(turn);
-                response
+                Ok(answer(response))
             });
         }
         let limit = limit.clone();
         Box::pin(async move {
             let Some(turn) = limit.wait_turn().await else {
-                return Ok(crate::request_limit::busy(&request));
+                return Ok(answer(crate::request_limit::busy(&request)));
             };
             // Boxed apart: the waiting future stays small.
-            let response = Box::pin(router.oneshot(request)).await;
+            let response = Box::pin(router.oneshot(request)).await?;
             drop(turn);
-            response
+            Ok(answer(response))
         })
+    }
+}
+
+/// An answer's body; its request stays in progress (the connection is not parked)
+/// until hyper has written it and dropped it.
+pub(crate) struct Answer {
+    body: axum::body::Body,
+    _in_progress: InProgress,
+}
+
+impl HttpBody for Answer {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request body that tells its session when it was read to its end; until then the
+/// connection is not parked (hyper would still have to read or discard the rest).
+struct ReadToEnd {
+    body: Incoming,
+    /// Present until the end was reached (or the body had none).
+    session: Option<Arc<Session>>,
+}
+
+impl ReadToEnd {
+    fn check_end(&mut self) {
+        if self.body.is_end_stream()
+            && let Some(session) = self.session.take()
+        {
+            session.body_read();
+        }
+    }
+}
+
+impl HttpBody for ReadToEnd {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => {
+                if let Some(session) = self.session.take() {
+                    session.body_read();
+                }
+            }
+            Poll::Ready(Some(Ok(_))) => self.check_end(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -358,6 +491,172 @@ mod tests {
 
         stop.send(()).unwrap();
         server.await.unwrap();
+    }
+
+    /// A server of `router` whose connections' shared part the test can read.
+    type Started = (
+        SocketAddr,
+        Arc<Shared>,
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    );
+
+    fn start(router: Router) -> Started {
+        start_limited(router, None)
+    }
+
+    fn start_limited(router: Router, limit: Option<RequestLimit>) -> Started {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let listener = TcpListener::from_std(listener).unwrap();
+        let shared = Arc::new(Shared::new(router, limit, http()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve_shared(listener, shared.clone(), async {
+            let _ = stopped.await;
+        }));
+        (addr, shared, stop, server)
+    }
+
+    /// Waits until `shared` counts `parks` parked sessions.
+    async fn parked(shared: &Shared, parks: u64) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while shared.parked_total() < parks {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("never parked {parks} times: {}", shared.parked_total()));
+    }
+
+    fn quick_router() -> Router {
+        Router::new()
+            .route("/quick", get(|| async { "done" }))
+            .route(
+                "/echo",
+                axum::routing::post(|body: String| async move { format!("{body}done") }),
+            )
+            .route("/ignore", axum::routing::post(|| async { "done" }))
+    }
+
+    #[tokio::test]
+    async fn a_keep_alive_connection_is_parked_between_requests_and_served_again() {
+        let (addr, shared, stop, server) = start(quick_router());
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        for parks in 1..=3 {
+            stream
+                .write_all(b"GET /quick HTTP/1.1\r\nhost: t\r\n\r\n")
+                .await
+                .unwrap();
+            let answer = read_response(&mut stream).await;
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            assert!(
+                !answer.to_ascii_lowercase().contains("connection: close"),
+                "{answer}"
+            );
+            parked(&shared, parks).await;
+        }
+        // Parked, the connection still notices the server stopping: it is closed.
+        stop.send(()).unwrap();
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn pipelined_and_piecemeal_requests_are_answered_in_order_across_parking() {
+        let (addr, shared, _stop, _server) = start(quick_router());
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        // Two requests in one write: the second is read with the first, and must be
+        // served after it, not lost when the session parks.
+        stream
+            .write_all(b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 3\r\n\r\nonePOST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 3\r\n\r\ntwo")
+            .await
+            .unwrap();
+        let mut answers = String::new();
+        while answers.matches("done").count() < 2 {
+            answers.push_str(&read_response(&mut stream).await);
+        }
+        let (one, two) = (
+            answers.find("onedone").unwrap(),
+            answers.find("twodone").unwrap(),
+        );
+        assert!(one < two, "{answers}");
+        parked(&shared, 1).await;
+
+        // A head and a body that arrive in pieces, after the connection was parked.
+        stream.write_all(b"POST /echo HT").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stream
+            .write_all(b"TP/1.1\r\nhost: t\r\ncontent-length: 5\r\n\r\nthr")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stream.write_all(b"ee").await.unwrap();
+        let answer = read_response(&mut stream).await;
+        assert!(answer.ends_with("threedone"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_body_the_handler_left_unread_is_never_read_as_a_request() {
+        let (addr, shared, _stop, _server) = start(quick_router());
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        // The handler answers without reading the body, which comes after the answer
+        // and looks like a request. Parked at that point, the connection would serve
+        // it; hyper instead ends the connection (it does not wait for a body nobody
+        // reads).
+        const BODY: &[u8] = b"GET /quick HTTP/1.1\r\nhost: t\r\n\r\n";
+        let head = format!(
+            "POST /ignore HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n",
+            BODY.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let answer = read_response(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let _ = stream.write_all(BODY).await;
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+        assert!(
+            closed.is_ok(),
+            "the connection was left open: {}",
+            shared.parked_total()
+        );
+        assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+        assert_eq!(shared.parked_total(), 0, "not parked with a body unread");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_must_wait_for_its_turn_waits_parked() {
+        let (slow, mut entered) = slow_route();
+        let router = quick_router().route("/slow", slow);
+        let limit = RequestLimit::new(1, Duration::from_secs(30));
+        let (addr, shared, _stop, _server) = start_limited(router, Some(limit));
+        let mut waiter = TcpStream::connect(addr).await.unwrap();
+        waiter
+            .write_all(b"GET /quick HTTP/1.1\r\nhost: t\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_response(&mut waiter).await.starts_with("HTTP/1.1 200"));
+
+        // The one turn is taken; the waiter's next request, sent on its live session,
+        // must wait: it is parked for the wait rather than held by hyper.
+        let mut holder = TcpStream::connect(addr).await.unwrap();
+        holder.write_all(GET).await.unwrap();
+        let release = entered.recv().await.unwrap();
+        let parks_before = shared.parked_total();
+        waiter
+            .write_all(b"GET /quick HTTP/1.1\r\nhost: t\r\n\r\n")
+            .await
+            .unwrap();
+        parked(&shared, parks_before + 1).await;
+
+        release.send(()).unwrap();
+        assert!(read_response(&mut holder).await.starts_with("HTTP/1.1 200"));
+        let answer = read_response(&mut waiter).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 
     #[tokio::test]

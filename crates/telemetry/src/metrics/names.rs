@@ -45,6 +45,8 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "couponrush_http_request_duratio
 pub const HTTP_REQUESTS_IN_FLIGHT: &str = "couponrush_http_requests_in_flight";
 pub const HTTP_REQUESTS_WAITING: &str = "couponrush_http_requests_waiting";
 pub const HTTP_REQUESTS_SHED_TOTAL: &str = "couponrush_http_requests_shed_total";
+pub const HTTP_CONNECTIONS_OPEN: &str = "couponrush_http_connections_open";
+pub const HTTP_CONNECTIONS_ACTIVE: &str = "couponrush_http_connections_active";
 pub const ISSUE_OUTCOMES_TOTAL: &str = "couponrush_issue_outcomes_total";
 pub const GATE_RESERVE_DURATION_SECONDS: &str = "couponrush_gate_reserve_duration_seconds";
 pub const LOG_APPEND_DURATION_SECONDS: &str = "couponrush_log_append_duration_seconds";
@@ -121,6 +123,8 @@ pub const FAMILIES: &[Family] = &[
     Family { name: HTTP_REQUESTS_IN_FLIGHT, kind: Gauge, labels: &[], processes: HTTP, help: "HTTP requests being handled." },
     Family { name: HTTP_REQUESTS_WAITING, kind: Gauge, labels: &[], processes: HTTP, help: "HTTP requests waiting for a turn (max_requests_in_flight)." },
     Family { name: HTTP_REQUESTS_SHED_TOTAL, kind: Counter, labels: &[], processes: HTTP, help: "HTTP requests answered 503 SERVER_BUSY after waiting request_queue_timeout_ms for a turn." },
+    Family { name: HTTP_CONNECTIONS_OPEN, kind: Gauge, labels: &[], processes: HTTP, help: "Open client connections (parked between requests, or active)." },
+    Family { name: HTTP_CONNECTIONS_ACTIVE, kind: Gauge, labels: &[], processes: HTTP, help: "Client connections the HTTP server is reading, running or answering a request on (holding its buffers)." },
     Family { name: ISSUE_OUTCOMES_TOTAL, kind: Counter, labels: &["result"], processes: HTTP, help: "Issue answers by outcome." },
     Family { name: GATE_RESERVE_DURATION_SECONDS, kind: Histogram, labels: &[], processes: HTTP, help: "One gate step (memory or Redis)." },
     Family { name: LOG_APPEND_DURATION_SECONDS, kind: Histogram, labels: &[], processes: HTTP, help: "Durable append (group commit or Kafka acknowledgement)." },
