@@ -27,6 +27,65 @@ where
     lines_are_independent(make().await).await;
     a_slow_rate_is_kept_when_asked_often(make().await).await;
     admissions_never_outnumber_the_stock_left(make().await).await;
+    the_poll_that_tells_an_admission_tells_the_wait_once(make().await).await;
+}
+
+/// The poll that tells an admission reports how long its holder waited, from joining
+/// to that poll, on the line's clock; no other answer does (each wait is counted
+/// once). An admission given back was told already.
+pub async fn the_poll_that_tells_an_admission_tells_the_wait_once(line: Arc<dyn WaitingLine>) {
+    let c = CouponId::new();
+    let (first, second) = (UserId::new(), UserId::new());
+    let joined = now_ms();
+    line.join(c, first).await.unwrap();
+    line.join(c, second).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    line.admit(c, fast(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        matches!(
+            line.join(c, first).await.unwrap(),
+            Place::Admitted { waited: None, .. }
+        ),
+        "joining again does not tell"
+    );
+    let before_tell = now_ms();
+    let Place::Admitted {
+        waited: Some(waited),
+        ..
+    } = line.place(c, first).await.unwrap()
+    else {
+        panic!("the telling poll carries the wait");
+    };
+    let after_tell = now_ms();
+    assert!(
+        waited >= Duration::from_millis(500),
+        "joined, 300 ms, admitted, 200 ms, told: waited {waited:?}"
+    );
+    let bound = u64::try_from(after_tell - joined).unwrap_or(0);
+    assert!(
+        waited <= Duration::from_millis(bound + 5),
+        "at most the time since the join ({bound} ms): {waited:?} (told at {before_tell})"
+    );
+    assert!(
+        matches!(
+            line.place(c, first).await.unwrap(),
+            Place::Admitted { waited: None, .. }
+        ),
+        "told once"
+    );
+    assert!(line.take_admission(c, first).await.unwrap());
+    line.return_admission(c, first, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            line.place(c, first).await.unwrap(),
+            Place::Admitted { waited: None, .. }
+        ),
+        "given back: told already"
+    );
+    assert_eq!(line.place(c, second).await.unwrap(), waiting(1));
 }
 
 /// With `outstanding_cap` (the units left), valid unused admissions never exceed it:
@@ -241,7 +300,7 @@ pub async fn an_admission_lasts_from_the_poll_that_tells_it(line: Arc<dyn Waitin
     assert_eq!(line.admit(c, pace).await.unwrap().admitted_now, 2);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = now_ms();
-    let Place::Admitted { valid_until_ms } = line.place(c, late).await.unwrap() else {
+    let Place::Admitted { valid_until_ms, .. } = line.place(c, late).await.unwrap() else {
         panic!("a poll past the time to claim, but the first: still admitted");
     };
     assert!(
@@ -251,6 +310,7 @@ pub async fn an_admission_lasts_from_the_poll_that_tells_it(line: Arc<dyn Waitin
     );
     let Place::Admitted {
         valid_until_ms: again,
+        ..
     } = line.place(c, late).await.unwrap()
     else {
         panic!("still admitted");

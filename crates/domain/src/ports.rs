@@ -454,6 +454,8 @@ pub trait WaitingLine: Send + Sync {
     /// and one already admitted keeps the admission. Returns where the user stands.
     async fn join(&self, coupon: CouponId, user: UserId) -> Result<Place, StoreError>;
     /// Where `user` stands, marking them alive: the poll is the heartbeat. O(log n).
+    /// The first poll that finds a valid admission tells it: from then on it lasts
+    /// `admission_ttl`, and that answer alone carries how long its holder waited.
     async fn place(&self, coupon: CouponId, user: UserId) -> Result<Place, StoreError>;
     /// Admits, in line order, as many as are due at `pace` since the last admission,
     /// dropping waiters not seen for `pace.abandon_after` instead of admitting them;

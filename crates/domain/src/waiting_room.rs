@@ -117,8 +117,13 @@ pub enum Place {
     /// yet and the position is provisional.
     Waiting { position: u64 },
     /// Let through: the admission is valid until this instant (milliseconds since the
-    /// epoch on the line's clock) and may be used once.
-    Admitted { valid_until_ms: i64 },
+    /// epoch on the line's clock) and may be used once. `waited` is set on the one poll
+    /// that tells the holder (`WaitingLine::place`): how long they waited, from joining
+    /// the line to that poll, on the line's clock; `None` on every other answer.
+    Admitted {
+        valid_until_ms: i64,
+        waited: Option<Duration>,
+    },
     /// Let through, but the admission passed unused.
     Expired,
     /// Not in this line (never joined, dropped for not polling, or admission used).

@@ -52,6 +52,8 @@ fn ms(d: Duration) -> i64 {
 struct Waiter {
     slot: usize,
     seen_ms: i64,
+    /// When the waiter joined: the wait told with the admission counts from here.
+    joined_ms: i64,
 }
 
 /// An admission: valid until (ms), and whether a poll has told its holder yet. Its
@@ -61,6 +63,9 @@ struct Waiter {
 struct Admission {
     until: i64,
     told: bool,
+    /// When its holder joined the line, until the poll that tells them (`None` for an
+    /// admission given back: its wait was told already).
+    joined_ms: Option<i64>,
 }
 
 #[derive(Default)]
@@ -98,7 +103,14 @@ impl Room {
         let slot = self.slots.len();
         self.slots.push(Some(user));
         self.occupied.add(slot, 1);
-        self.waiting.insert(user, Waiter { slot, seen_ms: now });
+        self.waiting.insert(
+            user,
+            Waiter {
+                slot,
+                seen_ms: now,
+                joined_ms: now,
+            },
+        );
         self.position(slot)
     }
 
@@ -113,6 +125,7 @@ impl Room {
             if a.until > now {
                 Place::Admitted {
                     valid_until_ms: a.until,
+                    waited: None,
                 }
             } else {
                 Place::Expired
@@ -121,17 +134,35 @@ impl Room {
     }
 
     /// The poll that first finds a valid admission tells its holder: from then on it
-    /// lasts `admission_ttl`, however late the poll came.
+    /// lasts `admission_ttl`, however late the poll came. That answer alone says how
+    /// long the holder waited.
     fn tell(&mut self, user: UserId, now: i64) -> Option<Place> {
         let a = *self.admitted.get(&user)?;
+        let mut waited = None;
         if a.until > now && !a.told {
-            self.grant(user, now.saturating_add(self.admission_ttl_ms), true, now);
+            self.grant(user, now.saturating_add(self.admission_ttl_ms), None, now);
+            waited = a
+                .joined_ms
+                .map(|joined| Duration::from_millis(u64::try_from(now - joined).unwrap_or(0)));
         }
-        self.admitted_place(user, now)
+        match self.admitted_place(user, now) {
+            Some(Place::Admitted { valid_until_ms, .. }) => Some(Place::Admitted {
+                valid_until_ms,
+                waited,
+            }),
+            other => other,
+        }
     }
 
-    fn grant(&mut self, user: UserId, until: i64, told: bool, now: i64) {
-        if let Some(old) = self.admitted.insert(user, Admission { until, told }) {
+    /// Grants an admission until `until`: untold while `joined_ms` is known (an
+    /// admission step's), told otherwise (a telling poll's, or one given back).
+    fn grant(&mut self, user: UserId, until: i64, joined_ms: Option<i64>, now: i64) {
+        let admission = Admission {
+            until,
+            told: joined_ms.is_none(),
+            joined_ms,
+        };
+        if let Some(old) = self.admitted.insert(user, admission) {
             self.forget_unused(old.until, now);
         }
         *self.unused.entry(until).or_default() += 1;
@@ -215,13 +246,15 @@ impl Room {
                 continue;
             };
             self.remove_slot(slot);
-            let waiter = self.waiting.remove(&user);
-            if waiter.is_some_and(|w| now - w.seen_ms > abandon_after) {
+            let Some(waiter) = self.waiting.remove(&user) else {
+                continue;
+            };
+            if now - waiter.seen_ms > abandon_after {
                 // Gone quiet before its turn came: dropped, not admitted.
                 self.abandoned_total += 1;
                 continue;
             }
-            self.grant(user, valid_until, false, now);
+            self.grant(user, valid_until, Some(waiter.joined_ms), now);
             admitted_now += 1;
         }
         self.admitted_total += admitted_now;
@@ -389,7 +422,7 @@ impl WaitingLine for MemoryWaitingLine {
         let now = now_ms();
         // Given back by its holder, who is there: told already.
         room.lock()
-            .grant(user, now.saturating_add(ms(ttl)), true, now);
+            .grant(user, now.saturating_add(ms(ttl)), None, now);
         Ok(())
     }
 

@@ -2,7 +2,8 @@
 //! coupon, three sorted sets and a hash under the tag `{room:<coupon>}` (`keys.rs`):
 //! the line (user → order number), the heartbeats (user → last poll), the admissions
 //! (user → valid until) and the room's state (order counter, switch, rate, bounds,
-//! admission accounting). Every step that reads and writes is one Lua script
+//! admission accounting); and a hash of admitted users' join times, kept until the poll
+//! that tells them reports their wait. Every step that reads and writes is one Lua script
 //! (`scripts/line_*.lua`): atomic across nodes, one round trip, and O(log n) for the
 //! calls every waiter makes (join, poll), so 100,000 waiters polling cost no more each
 //! than ten.
@@ -120,14 +121,16 @@ fn shuffle_seed(seed: u64) -> u64 {
     (z ^ (z >> 31)) >> 32
 }
 
-/// What `line_join.lua` and `line_place.lua` return.
-fn read_place(script: &str, (code, value): (i64, i64)) -> Result<Place, StoreError> {
+/// What `line_join.lua` and `line_place.lua` return: a code, a value, and the wait
+/// (ms) of the poll that tells an admission (-1 otherwise).
+fn read_place(script: &str, (code, value, waited): (i64, i64, i64)) -> Result<Place, StoreError> {
     match code {
         place::WAITING => u64::try_from(value)
             .map(|position| Place::Waiting { position })
             .map_err(|_| unexpected(script, value)),
         place::ADMITTED => Ok(Place::Admitted {
             valid_until_ms: value,
+            waited: u64::try_from(waited).ok().map(Duration::from_millis),
         }),
         place::EXPIRED => Ok(Place::Expired),
         place::ABSENT => Ok(Place::Absent),
@@ -149,6 +152,7 @@ impl WaitingLine for RedisWaitingLine {
             .key(&keys.seen)
             .key(&keys.admitted)
             .key(&keys.state)
+            .key(&keys.joined)
             .arg(member(user))
             .arg(ms(LINE_TTL))
             .arg(ms(STATE_TTL))
@@ -165,6 +169,7 @@ impl WaitingLine for RedisWaitingLine {
             .key(&keys.seen)
             .key(&keys.admitted)
             .key(&keys.state)
+            .key(&keys.joined)
             .arg(member(user))
             .invoke_async(&mut self.conn.clone())
             .await
@@ -180,6 +185,7 @@ impl WaitingLine for RedisWaitingLine {
                 .key(&keys.seen)
                 .key(&keys.admitted)
                 .key(&keys.state)
+                .key(&keys.joined)
                 .arg(rate_arg(pace.rate_per_sec))
                 .arg(pace.burst)
                 .arg(ms(pace.abandon_after))
@@ -379,17 +385,25 @@ mod tests {
 
     #[test]
     fn script_replies_become_places() {
-        let read = |code, value| read_place("test", (code, value));
-        assert_eq!(read(0, 3).unwrap(), Place::Waiting { position: 3 });
+        let read = |code, value, waited| read_place("test", (code, value, waited));
+        assert_eq!(read(0, 3, -1).unwrap(), Place::Waiting { position: 3 });
         assert_eq!(
-            read(1, 1_700_000_000_000).unwrap(),
+            read(1, 1_700_000_000_000, -1).unwrap(),
             Place::Admitted {
-                valid_until_ms: 1_700_000_000_000
+                valid_until_ms: 1_700_000_000_000,
+                waited: None,
             }
         );
-        assert_eq!(read(2, 0).unwrap(), Place::Expired);
-        assert_eq!(read(3, 0).unwrap(), Place::Absent);
-        assert!(read(0, -1).is_err());
-        assert!(read(9, 0).is_err());
+        assert_eq!(
+            read(1, 1_700_000_000_000, 2_500).unwrap(),
+            Place::Admitted {
+                valid_until_ms: 1_700_000_000_000,
+                waited: Some(Duration::from_millis(2_500)),
+            }
+        );
+        assert_eq!(read(2, 0, -1).unwrap(), Place::Expired);
+        assert_eq!(read(3, 0, -1).unwrap(), Place::Absent);
+        assert!(read(0, -1, -1).is_err());
+        assert!(read(9, 0, -1).is_err());
     }
 }

@@ -58,7 +58,7 @@ async fn a_rooms_keys_share_a_tag_and_expire() {
     let tag = format!("{prefix}{{room:{c}}}");
     assert_eq!(
         found,
-        ["admitted", "line", "seen", "state"]
+        ["admitted", "joined", "line", "seen", "state"]
             .map(|k| format!("{tag}:{k}"))
             .to_vec()
     );

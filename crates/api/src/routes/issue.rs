@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use couponrush_domain::services::{IssueError, QueueStatus, RoomAnswer};
 use couponrush_domain::{CouponId, IdempotencyKey, IssueOutcome, ValidationError};
-use couponrush_telemetry::metrics::names::{ISSUE_OUTCOMES_TOTAL, ROOM_POLLS_TOTAL};
+use couponrush_telemetry::metrics::names::{
+    ISSUE_OUTCOMES_TOTAL, ROOM_POLLS_TOTAL, ROOM_WAIT_SECONDS,
+};
 use uuid::Uuid;
 
 /// The request header naming an idempotency key.
@@ -161,11 +163,8 @@ pub async fn queue(
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<QueueStatusResponse>, ApiError> {
-    let status = s
-        .app
-        .room
-        .poll(CouponId::from_uuid(id), user.user_id)
-        .await?;
+    let coupon = CouponId::from_uuid(id);
+    let status = s.app.room.poll(coupon, user.user_id).await?;
     let bare = |status| QueueStatusResponse {
         status,
         position: None,
@@ -194,11 +193,19 @@ pub async fn queue(
         QueueStatus::Admitted {
             token,
             valid_until_ms,
-        } => QueueStatusResponse {
-            admission_token: Some(token),
-            valid_until: chrono::DateTime::from_timestamp_millis(valid_until_ms),
-            ..bare("ADMITTED")
-        },
+            waited,
+        } => {
+            if let Some(waited) = waited {
+                // Once per admission: only the poll that tells it carries the wait.
+                metrics::histogram!(ROOM_WAIT_SECONDS, "coupon" => coupon.to_string())
+                    .record(waited.as_secs_f64());
+            }
+            QueueStatusResponse {
+                admission_token: Some(token),
+                valid_until: chrono::DateTime::from_timestamp_millis(valid_until_ms),
+                ..bare("ADMITTED")
+            }
+        }
         QueueStatus::SoldOut => bare("SOLD_OUT"),
         QueueStatus::Expired => bare("EXPIRED"),
         QueueStatus::NotInQueue => bare("NOT_IN_QUEUE"),

@@ -68,7 +68,13 @@ pub struct Queued {
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueueStatus {
     Waiting(Queued),
-    Admitted { token: String, valid_until_ms: i64 },
+    Admitted {
+        token: String,
+        valid_until_ms: i64,
+        /// How long the holder waited, from joining the line to this poll; only on the
+        /// poll that first tells the admission (each waiter is counted once).
+        waited: Option<Duration>,
+    },
     SoldOut,
     Expired,
     NotInQueue,
@@ -485,9 +491,13 @@ impl WaitingRoom {
         Ok(match place {
             Place::Waiting { .. } if view.sold_out() => QueueStatus::SoldOut,
             Place::Waiting { .. } => QueueStatus::Waiting(self.queued(&coupon, &view, place)),
-            Place::Admitted { valid_until_ms } => QueueStatus::Admitted {
+            Place::Admitted {
+                valid_until_ms,
+                waited,
+            } => QueueStatus::Admitted {
                 token: self.inner.signer.sign(coupon_id, user, valid_until_ms),
                 valid_until_ms,
+                waited,
             },
             Place::Expired => QueueStatus::Expired,
             Place::Absent if view.sold_out() => QueueStatus::SoldOut,

@@ -1,7 +1,7 @@
 -- One admission step of a coupon's line. Safe to run from every node at once: what is
 -- due comes from the line's own last admission time and the server's clock, and the
 -- script runs alone, so two nodes' steps never admit the same slice twice.
--- KEYS[1] line, KEYS[2] seen, KEYS[3] admitted, KEYS[4] state.
+-- KEYS[1] line, KEYS[2] seen, KEYS[3] admitted, KEYS[4] state, KEYS[5] joined.
 -- ARGV[1] rate per second (decimal string), ARGV[2] burst, ARGV[3] abandon after (ms),
 -- ARGV[4] admission validity (ms), ARGV[5] TTL (ms) of the line's keys, ARGV[6] TTL
 -- (ms) of the state, ARGV[7] the most valid unused admissions there may be after the
@@ -9,7 +9,7 @@
 -- Returns {waiting, admitted_total, abandoned_total, admitted_now}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local line, seen, admitted, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local line, seen, admitted, state, joined = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local abandon_after = tonumber(ARGV[3])
@@ -82,7 +82,7 @@ while admitted_now < due do
   if #popped == 0 then
     break
   end
-  local users, grants = {}, {}
+  local users, grants, joins = {}, {}, {}
   for i = 1, #popped, 2 do
     local user = popped[i]
     users[#users + 1] = user
@@ -92,12 +92,17 @@ while admitted_now < due do
     else
       grants[#grants + 1] = valid_until
       grants[#grants + 1] = user
+      -- The order number is the join time x 1024 (line_join.lua): kept until the poll
+      -- that tells the admission reports the wait.
+      joins[#joins + 1] = user
+      joins[#joins + 1] = string.format('%.0f', math.floor(tonumber(popped[i + 1]) / 1024))
       admitted_now = admitted_now + 1
     end
   end
   redis.call('ZREM', seen, unpack(users))
   if #grants > 0 then
     redis.call('ZADD', admitted, unpack(grants))
+    redis.call('HSET', joined, unpack(joins))
   end
 end
 
@@ -113,8 +118,14 @@ else
   abandoned_total = tonumber(redis.call('HGET', state, 'abandoned_total')) or 0
 end
 
--- 3. Forget admissions that expired long ago.
-redis.call('ZREMRANGEBYSCORE', admitted, '-inf', '(' .. (now - expired_kept_ms))
+-- 3. Forget admissions that expired long ago (a slice per step), with the join time of
+-- any that lapsed untold.
+local stale = redis.call('ZRANGEBYSCORE', admitted, '-inf', '(' .. (now - expired_kept_ms),
+  'LIMIT', 0, step)
+if #stale > 0 then
+  redis.call('ZREM', admitted, unpack(stale))
+  redis.call('HDEL', joined, unpack(stale))
+end
 
 -- 4. A draining room is off once nobody waits.
 local left = redis.call('ZCARD', line)
@@ -125,5 +136,6 @@ end
 redis.call('PEXPIRE', line, ARGV[5])
 redis.call('PEXPIRE', seen, ARGV[5])
 redis.call('PEXPIRE', admitted, ARGV[5])
+redis.call('PEXPIRE', joined, ARGV[5])
 redis.call('PEXPIRE', state, ARGV[6])
 return {left, admitted_total, abandoned_total, admitted_now}
