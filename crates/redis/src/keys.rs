@@ -71,6 +71,10 @@ impl RoomKeys {
             state: format!("{base}:state"),
         }
     }
+
+    pub fn all(self) -> Vec<String> {
+        vec![self.line, self.seen, self.admitted, self.joined, self.state]
+    }
 }
 
 /// `<prefix>{ratelimit:<name>}`: the limiter's state, and its grants counter next to it.

@@ -5,13 +5,19 @@
 -- ARGV[1] rate per second (decimal string), ARGV[2] burst, ARGV[3] abandon after (ms),
 -- ARGV[4] admission validity (ms), ARGV[5] TTL (ms) of the line's keys, ARGV[6] TTL
 -- (ms) of the state, ARGV[7] the most valid unused admissions there may be after the
--- step (the units left; -1: no cap).
+-- step (the units left; -1: no cap), ARGV[8] re-seeding window (ms).
+-- While the line is being re-seeded (line_generation.lua) nobody is admitted: a waiter
+-- who has not shown their place ticket yet may belong ahead of everyone now in line.
 -- Returns {waiting, admitted_total, abandoned_total, admitted_now}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local line, seen, admitted, state, joined = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local _, reseeding = line_generation(state, now, tonumber(ARGV[8]), ARGV[6])
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+if reseeding then
+  burst = 0
+end
 local abandon_after = tonumber(ARGV[3])
 -- Untold, an admission is held as long as a waiter's place would be (the heartbeat
 -- bound), at least the time to claim; the poll that tells its holder restarts it at
@@ -127,9 +133,9 @@ if #stale > 0 then
   redis.call('HDEL', joined, unpack(stale))
 end
 
--- 4. A draining room is off once nobody waits.
+-- 4. A draining room is off once nobody waits (and nobody can still come back).
 local left = redis.call('ZCARD', line)
-if left == 0 and redis.call('HGET', state, 'switch') == '2' then
+if left == 0 and not reseeding and redis.call('HGET', state, 'switch') == '2' then
   redis.call('HSET', state, 'switch', 0)
 end
 
