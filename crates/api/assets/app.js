@@ -367,10 +367,15 @@ function showResult(node, result, text, detail) {
 async function getCoupon(c, result, gen, setOpensAt) {
   const key = attemptKey();
   let admission = null;
+  // The latest place ticket (QUEUED and WAITING hand out a fresh one), sent back with
+  // every issue request and poll: a server that lost its line puts us back with it.
+  // In memory only, like the tokens.
+  const place = { ticket: null };
   for (;;) {
     if (!stillOn(gen)) return 'LEFT';
     const headers = { 'Idempotency-Key': key };
     if (admission) headers['Admission-Token'] = admission;
+    if (place.ticket) headers['Place-Ticket'] = place.ticket;
     let r;
     try {
       showResult(result, 'SENDING', 'Sending…');
@@ -400,7 +405,8 @@ async function getCoupon(c, result, gen, setOpensAt) {
         showResult(result, 'SOLD_OUT', 'Sold out. Every coupon of this event has been taken.');
         return 'DONE';
       case 'QUEUED': {
-        const line = await waitInLine(c, r.data, result, gen);
+        if (r.data.placeTicket) place.ticket = r.data.placeTicket;
+        const line = await waitInLine(c, r.data, result, gen, place);
         if (line.status === 'ADMITTED') { admission = line.admissionToken; continue; }
         if (line.status === 'REJOIN') continue;
         return 'DONE';
@@ -425,7 +431,7 @@ function showPlace(result, place) {
 }
 
 // The poll is the heartbeat: a waiter who stops polling loses the place.
-async function waitInLine(c, first, result, gen) {
+async function waitInLine(c, first, result, gen, place) {
   showPlace(result, first);
   let wait = first.pollAfterMs || 1000;
   for (;;) {
@@ -433,13 +439,15 @@ async function waitInLine(c, first, result, gen) {
     if (!stillOn(gen)) return { status: 'LEFT' };
     let q;
     try {
-      q = (await api('GET', '/api/coupons/' + c.id + '/queue')).data;
+      const headers = place.ticket ? { 'Place-Ticket': place.ticket } : {};
+      q = (await api('GET', '/api/coupons/' + c.id + '/queue', undefined, headers)).data;
     } catch (e) {
       if (RETRYABLE.has(e.code)) { wait = e.retryAfterMs; continue; }
       throw e;
     }
     switch (q.status) {
       case 'WAITING':
+        if (q.placeTicket) place.ticket = q.placeTicket;
         showPlace(result, q);
         wait = q.pollAfterMs || 1000;
         break;

@@ -227,6 +227,13 @@ pub struct QueueStatusResponse {
     /// who stops polling for `abandon_after_secs` (60 s) loses the place.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_after_ms: Option<u64>,
+    /// WAITING: the caller's place, signed; send it as the `Place-Ticket` header of the
+    /// next poll and issue request (each answer hands out a fresh one; keep the latest).
+    /// If the server lost its line meanwhile (a Redis data loss, a restart), it puts
+    /// the caller back where they stood instead of at the back. Bound to the caller and
+    /// the coupon; valid for `room_abandon_after_secs` (60 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place_ticket: Option<String>,
     /// ADMITTED: send it as the `Admission-Token` header of the issue request; single
     /// use, bound to the caller and the coupon.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -307,6 +314,13 @@ pub struct IssueResponse {
     /// QUEUED: poll the line after this many milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_after_ms: Option<u64>,
+    /// QUEUED (position 1 or more): the caller's place, signed; send it as the
+    /// `Place-Ticket` header of the next poll and issue request. If the server lost
+    /// its line meanwhile (a Redis data loss, a restart), it puts the caller back where
+    /// they stood instead of at the back. Bound to the caller and the coupon; valid
+    /// for `room_abandon_after_secs` (60 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place_ticket: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -462,8 +476,8 @@ pub struct CouponPageResponse {
 }
 
 /// The optional headers of `POST /api/coupons/{id}/issue` (documentation only: the
-/// handler reads them from the header map, so an unreadable admission token puts the
-/// caller in line instead of refusing the request).
+/// handler reads them from the header map, so an unreadable admission token or place
+/// ticket puts the caller in line instead of refusing the request).
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct IssueHeaders {
@@ -473,6 +487,13 @@ pub struct IssueHeaders {
     /// (QUEUED), not served.
     #[param(rename = "Admission-Token", value_type = String, required = false)]
     pub admission_token: Option<String>,
+    /// While the coupon's waiting room is on: the `placeTicket` of the caller's last
+    /// QUEUED or WAITING answer. If the server lost its line since (a Redis data loss,
+    /// a restart), the caller is put back at that place rather than at the back. A
+    /// ticket that is not the caller's, is for another coupon, or has expired is
+    /// ignored (the caller joins at the back), as is an unreadable one.
+    #[param(rename = "Place-Ticket", value_type = String, required = false)]
+    pub place_ticket: Option<String>,
     /// Chosen by the client per attempt to get a coupon. A retry with the same key (same
     /// user, same coupon) within `idempotency_key_ttl_secs` (1 h) gets the first answer
     /// again, marked `Idempotent-Replayed: true`, without a second attempt. Only
@@ -480,4 +501,18 @@ pub struct IssueHeaders {
     /// retry runs again.
     #[param(rename = "Idempotency-Key", schema_with = constraints::idempotency_key, required = false)]
     pub idempotency_key: Option<String>,
+}
+
+/// The optional header of `GET /api/coupons/{id}/queue` (documentation only, read from
+/// the header map like the issue request's).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct QueueHeaders {
+    /// The `placeTicket` of the caller's last QUEUED or WAITING answer. If the server
+    /// lost its line since (a Redis data loss, a restart), the poll puts the caller
+    /// back at that place (WAITING) rather than answering NOT_IN_QUEUE. A ticket that
+    /// is not the caller's, is for another coupon, or has expired is ignored, as is an
+    /// unreadable one.
+    #[param(rename = "Place-Ticket", value_type = String, required = false)]
+    pub place_ticket: Option<String>,
 }

@@ -198,4 +198,20 @@ mod tests {
             assert!(line.contains("'after-login'"), "{line}");
         }
     }
+
+    #[test]
+    fn the_place_ticket_is_kept_in_memory_and_sent_back_with_both_calls() {
+        // Kept from QUEUED and from WAITING, like the tokens only in the script's memory
+        // (the storage check above covers it too), and sent with the issue request and
+        // the poll, so a server that lost its line can put the user back.
+        for needle in [
+            "place.ticket = r.data.placeTicket",
+            "place.ticket = q.placeTicket",
+            "headers['Place-Ticket'] = place.ticket",
+            "{ 'Place-Ticket': place.ticket }",
+        ] {
+            assert!(SCRIPT.body.contains(needle), "{needle}");
+        }
+        assert!(!SCRIPT.body.contains("sessionStorage.setItem('place"));
+    }
 }

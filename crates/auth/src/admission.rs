@@ -3,6 +3,7 @@
 //! admission token is never a valid access token and the other way round.
 
 use couponrush_domain::ports::AdmissionSigner;
+use couponrush_domain::waiting_room::AdmissionClaim;
 use couponrush_domain::{CouponId, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,11 @@ struct AdmissionClaims {
     cpn: Uuid,
     /// Valid until, in milliseconds since the epoch (the line's clock).
     until: i64,
+    /// The generation of the line that gave it: the line honours a token of a line it
+    /// has since lost (`WaitingLine::take_admission`). Required: a token without one
+    /// (signed before generations existed) is refused, and its holder, still admitted
+    /// in the line, is handed a new one at the next poll.
+    generation: u64,
     /// `until` in seconds, rounded up, for the library's expiry check.
     exp: i64,
 }
@@ -44,22 +50,28 @@ impl AdmissionCodec {
 }
 
 impl AdmissionSigner for AdmissionCodec {
-    fn sign(&self, coupon: CouponId, user: UserId, valid_until_ms: i64) -> String {
+    fn sign(&self, coupon: CouponId, user: UserId, claim: AdmissionClaim) -> String {
         let claims = AdmissionClaims {
             sub: user.into_uuid(),
             cpn: coupon.into_uuid(),
-            until: valid_until_ms,
-            exp: valid_until_ms.div_euclid(1000) + 1,
+            until: claim.valid_until_ms,
+            generation: claim.generation,
+            exp: claim.valid_until_ms.div_euclid(1000) + 1,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail")
     }
 
-    fn verify(&self, token: &str, coupon: CouponId, user: UserId) -> Option<i64> {
+    fn verify(&self, token: &str, coupon: CouponId, user: UserId) -> Option<AdmissionClaim> {
         let data = jsonwebtoken::decode::<AdmissionClaims>(token, &self.decoding, &self.validation)
             .ok()?;
         let claims = data.claims;
-        (claims.sub == user.into_uuid() && claims.cpn == coupon.into_uuid()).then_some(claims.until)
+        (claims.sub == user.into_uuid() && claims.cpn == coupon.into_uuid()).then_some(
+            AdmissionClaim {
+                valid_until_ms: claims.until,
+                generation: claims.generation,
+            },
+        )
     }
 }
 
@@ -69,8 +81,11 @@ mod tests {
     use crate::{Principal, TokenCodec};
     use couponrush_domain::Role;
 
-    fn in_a_minute() -> i64 {
-        chrono::Utc::now().timestamp_millis() + 60_000
+    fn in_a_minute() -> AdmissionClaim {
+        AdmissionClaim {
+            valid_until_ms: chrono::Utc::now().timestamp_millis() + 60_000,
+            generation: 1_700_000_000_000,
+        }
     }
 
     #[test]
@@ -93,7 +108,10 @@ mod tests {
     fn an_expired_token_is_refused() {
         let codec = AdmissionCodec::new(b"server secret");
         let (coupon, user) = (CouponId::new(), UserId::new());
-        let past = chrono::Utc::now().timestamp_millis() - 5_000;
+        let past = AdmissionClaim {
+            valid_until_ms: chrono::Utc::now().timestamp_millis() - 5_000,
+            generation: 1,
+        };
         assert_eq!(
             codec.verify(&codec.sign(coupon, user, past), coupon, user),
             None

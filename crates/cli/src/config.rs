@@ -9,7 +9,9 @@ use couponrush_api::ClientAddrPolicy;
 use couponrush_auth::{Argon2Hasher, Argon2Settings, HashPoolSettings};
 use couponrush_domain::services::{IssueSettings, RoomSettings, SessionSettings};
 use couponrush_domain::throttle::{Rate, ThrottlePolicy};
-use couponrush_domain::waiting_room::{AutoThresholds, Controller, RateBounds};
+use couponrush_domain::waiting_room::{
+    AutoThresholds, Controller, DEFAULT_RESEED_GRACE, MAX_POLL_AFTER, RateBounds,
+};
 use couponrush_telemetry::LogFormat;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -107,6 +109,12 @@ pub struct Config {
     pub room_abandon_after_secs: u64,
     /// How long an admission (and its token) stays valid: the time to claim.
     pub room_admission_ttl_secs: u64,
+    /// How long a line found lost (a Redis data loss, a restart of the embedded
+    /// process) admits nobody, so every waiter still polling can show their place
+    /// ticket first: at least the longest poll interval handed out (20 s) plus the
+    /// clients' jitter (10 %), or a waiter far back may come back behind admissions
+    /// already given.
+    pub room_reseed_grace_secs: u64,
     /// Admissions per second, floor and ceiling (a room's own bounds, set by an admin,
     /// take precedence).
     pub room_min_rate: f64,
@@ -212,6 +220,7 @@ impl Default for Config {
             room_window_ms: 1_000,
             room_abandon_after_secs: 60,
             room_admission_ttl_secs: 30,
+            room_reseed_grace_secs: DEFAULT_RESEED_GRACE.as_secs(),
             room_min_rate: 100.0,
             room_max_rate: 5_000.0,
             room_on_p95_ms: 1_000,
@@ -285,6 +294,11 @@ impl Config {
         if self.room_abandon_after_secs * 1000 <= 20_000 {
             bail!(
                 "room_abandon_after_secs must be more than 20 (waiters are told to poll every 20 s at most)"
+            );
+        }
+        if self.room_reseed_grace_secs == 0 {
+            bail!(
+                "room_reseed_grace_secs must be at least 1 (at least 22 to cover the longest poll interval, 20 s, and its jitter)"
             );
         }
         if self.room_off_p95_ms > self.room_on_p95_ms {
@@ -441,6 +455,25 @@ impl Config {
             gate_seed_wait: Duration::from_millis(self.gate_seed_wait_ms.max(1)),
             idempotency_key_ttl: Duration::from_secs(self.idempotency_key_ttl_secs.max(1)),
             room: self.room_settings(),
+        }
+    }
+
+    /// How long a line found lost admits nobody (`room_reseed_grace_secs`).
+    pub fn room_reseed_grace(&self) -> Duration {
+        Duration::from_secs(self.room_reseed_grace_secs)
+    }
+
+    /// Warns when the re-seeding window is shorter than the longest poll interval the
+    /// room hands out plus its jitter: a waiter told to come back that late could
+    /// re-seat behind admissions already given. Tests shorten it on purpose.
+    pub fn warn_about_a_short_reseed_grace(&self) {
+        let covered = MAX_POLL_AFTER.mul_f64(1.1);
+        if self.room_reseed_grace() < covered {
+            tracing::warn!(
+                room_reseed_grace_secs = self.room_reseed_grace_secs,
+                "room_reseed_grace_secs is shorter than the longest poll interval ({} s with jitter): after a loss of the waiting line, waiters far back may come back behind admissions already given",
+                covered.as_secs_f64()
+            );
         }
     }
 
@@ -612,11 +645,12 @@ impl Config {
         )?;
         writeln!(
             f,
-            "  waiting room          tick {} ms, window {} ms, abandon after {} s, admission {} s, rate {}..{}/s",
+            "  waiting room          tick {} ms, window {} ms, abandon after {} s, admission {} s, re-seeding {} s, rate {}..{}/s",
             self.room_tick_ms,
             self.room_window_ms,
             self.room_abandon_after_secs,
             self.room_admission_ttl_secs,
+            self.room_reseed_grace_secs,
             self.room_min_rate,
             self.room_max_rate
         )?;

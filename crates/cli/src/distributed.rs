@@ -16,7 +16,7 @@ use crate::spawner::TokioSpawner;
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 use couponrush_api::{AppContext, DependencyStatus, FailedEvents, Readiness};
-use couponrush_auth::{AdmissionCodec, TokenCodec};
+use couponrush_auth::{AdmissionCodec, PlaceTicketCodec, TokenCodec};
 use couponrush_consumer::{
     ConsumerSettings, DeadLetterWorker, IssueWorker, KafkaPayloadReplayer, RetryPolicy,
     WorkerCounters,
@@ -239,10 +239,13 @@ impl ApiNode {
             )),
             line: Arc::new(
                 RedisWaitingLine::new(redis.clone(), &config.redis_key_prefix)
-                    .context("redis waiting line")?,
+                    .context("redis waiting line")?
+                    .with_reseed_grace(config.room_reseed_grace()),
             ),
             admissions: Arc::new(AdmissionCodec::new(secret.as_bytes())),
+            places: Arc::new(PlaceTicketCodec::new(secret.as_bytes())),
         };
+        config.warn_about_a_short_reseed_grace();
         let app = CouponRush::new(ports, config.issue_settings(), config.session_settings());
         let admin_created = ensure_admin(&app, config).await?;
         let sessions = app.sessions.clone();

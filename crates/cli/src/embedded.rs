@@ -17,7 +17,7 @@ use crate::spawner::TokioSpawner;
 use anyhow::Context;
 use async_trait::async_trait;
 use couponrush_api::{AppContext, DependencyStatus, Readiness};
-use couponrush_auth::{AdmissionCodec, TokenCodec};
+use couponrush_auth::{AdmissionCodec, PlaceTicketCodec, TokenCodec};
 use couponrush_domain::services::{CouponRush, Ports, Sessions, WaitingRoom};
 use couponrush_domain::{Password, Username};
 use couponrush_memory::{MemoryAttemptLimiter, MemoryGate, MemoryIdempotency, MemoryWaitingLine};
@@ -99,9 +99,13 @@ impl EmbeddedApp {
             clock: Arc::new(SystemClock),
             spawner: Arc::new(TokioSpawner),
             idempotency: Arc::new(MemoryIdempotency::new()),
-            line: Arc::new(MemoryWaitingLine::new()),
+            // A new process is a new generation of every line: places from before a
+            // restart come back with their tickets.
+            line: Arc::new(MemoryWaitingLine::new().with_reseed_grace(config.room_reseed_grace())),
             admissions: Arc::new(AdmissionCodec::new(jwt_secret.as_bytes())),
+            places: Arc::new(PlaceTicketCodec::new(jwt_secret.as_bytes())),
         };
+        config.warn_about_a_short_reseed_grace();
         let app = CouponRush::new(ports, config.issue_settings(), config.session_settings());
 
         let first_start = ensure_admin(&app, config).await?;

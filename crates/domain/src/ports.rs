@@ -15,7 +15,7 @@ use crate::session::{RefreshTokenHash, RotateOutcome, StoredRefreshToken};
 use crate::throttle::Admission;
 use crate::user::{Password, PasswordHash, User, Username};
 use crate::waiting_room::{
-    LineFigures, Pace, Place, RateBounds, RoomPolicy, RoomSwitch, SharedRoom,
+    AdmissionClaim, LineFigures, Pace, Place, RateBounds, RoomPolicy, RoomSwitch, Seat, SharedRoom,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -448,21 +448,59 @@ pub trait SessionStore: Send + Sync {
 /// Contract: a user holds at most one place per line; admission follows line order
 /// (no one is admitted before someone ahead who is still polling); every call that
 /// names a user counts as that user's heartbeat.
+///
+/// Losing the line. A line has a generation ([`Seat`]), started by [`Self::open`] when
+/// its coupon is created. A call that finds a line without one knows the line was lost
+/// (a Redis flush or failover, a restart of the embedded process, an expiry): it starts
+/// a new generation and a re-seeding window (the adapter's `reseed_grace`) during which
+/// nobody is admitted, so every waiter still polling can show their place first. A
+/// `join` or `place` that finds the user absent but holding a seat of an *older*
+/// generation puts them back at that seat's order number (ahead of everyone who joined
+/// since, who got larger numbers), and turns an OFF switch to DRAINING (there is a line
+/// again: newcomers must queue behind it). A seat of the current generation never puts
+/// anyone back: whoever is absent from the line that gave it was dropped or served.
 #[async_trait]
 pub trait WaitingLine: Send + Sync {
+    /// Starts the line of a coupon nobody can be waiting for yet (at its creation): a
+    /// generation with no re-seeding window. Changes nothing if the line has one.
+    async fn open(&self, coupon: CouponId) -> Result<(), StoreError>;
     /// Puts `user` at the back, once: a user already waiting keeps the first place,
-    /// and one already admitted keeps the admission. Returns where the user stands.
-    async fn join(&self, coupon: CouponId, user: UserId) -> Result<Place, StoreError>;
+    /// and one already admitted keeps the admission; one absent with a `seat` of an
+    /// older generation is put back at it. Returns where the user stands.
+    async fn join(
+        &self,
+        coupon: CouponId,
+        user: UserId,
+        seat: Option<Seat>,
+    ) -> Result<Place, StoreError>;
     /// Where `user` stands, marking them alive: the poll is the heartbeat. O(log n).
-    async fn place(&self, coupon: CouponId, user: UserId) -> Result<Place, StoreError>;
+    /// The first poll that finds a valid admission tells it: from then on it lasts
+    /// `admission_ttl`, and that answer alone carries how long its holder waited. A user
+    /// absent with a `seat` of an older generation is put back at it, as by `join`.
+    async fn place(
+        &self,
+        coupon: CouponId,
+        user: UserId,
+        seat: Option<Seat>,
+    ) -> Result<Place, StoreError>;
     /// Admits, in line order, as many as are due at `pace` since the last admission,
     /// dropping waiters not seen for `pace.abandon_after` instead of admitting them;
     /// drops admissions past their validity; turns a DRAINING room OFF once its line is
     /// empty. Safe to call from every node at once: what is due is computed from the
-    /// line's own last admission time.
+    /// line's own last admission time. Admits nobody, and keeps a DRAINING room
+    /// DRAINING, while the line is being re-seeded.
     async fn admit(&self, coupon: CouponId, pace: Pace) -> Result<LineFigures, StoreError>;
-    /// Uses `user`'s admission: true once per valid admission.
-    async fn take_admission(&self, coupon: CouponId, user: UserId) -> Result<bool, StoreError>;
+    /// Uses `user`'s admission, given in line generation `generation`: true once per
+    /// valid admission. Also true, without any entry, when `generation` is older than
+    /// the line's: the admission was lost with the line, its token is still valid, and
+    /// single use falls to the gate (one coupon per user); the user's place in the new
+    /// line, if any, is given up (they are served).
+    async fn take_admission(
+        &self,
+        coupon: CouponId,
+        user: UserId,
+        generation: u64,
+    ) -> Result<bool, StoreError>;
     /// Gives back an admission taken by an attempt that failed and may be retried.
     async fn return_admission(
         &self,
@@ -472,9 +510,11 @@ pub trait WaitingLine: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Draws a random order for everyone in line now, with `seed` (called once, at the
     /// opening of a coupon whose pre-queue is shuffled). Returns false if it was drawn
-    /// before: a second call changes nothing.
+    /// before: a second call changes nothing. A line found lost counts as drawn: those
+    /// who re-seat keep the order their tickets carry.
     async fn shuffle_once(&self, coupon: CouponId, seed: u64) -> Result<bool, StoreError>;
-    /// The switch, rate and bounds every node shares.
+    /// The switch, rate and bounds every node shares, and whether the line is being
+    /// re-seeded.
     async fn shared(&self, coupon: CouponId) -> Result<SharedRoom, StoreError>;
     async fn set_switch(&self, coupon: CouponId, switch: RoomSwitch) -> Result<(), StoreError>;
     /// Sets the admission rate unless another node set it less than `min_interval`
@@ -496,8 +536,21 @@ pub trait WaitingLine: Send + Sync {
 /// signed with the server's secret. Single use is the line's part
 /// ([`WaitingLine::take_admission`]).
 pub trait AdmissionSigner: Send + Sync {
-    fn sign(&self, coupon: CouponId, user: UserId, valid_until_ms: i64) -> String;
-    /// The validity of a token for `coupon` and `user`; `None` if the token was not
-    /// signed here for exactly them.
-    fn verify(&self, token: &str, coupon: CouponId, user: UserId) -> Option<i64>;
+    fn sign(&self, coupon: CouponId, user: UserId, claim: AdmissionClaim) -> String;
+    /// What a token for `coupon` and `user` says; `None` if the token was not signed
+    /// here for exactly them, or has expired.
+    fn verify(&self, token: &str, coupon: CouponId, user: UserId) -> Option<AdmissionClaim>;
+}
+
+/// Signs and checks place tickets: a waiter's place carried by the waiter, so a line
+/// lost with its store can be rebuilt from those still waiting (Cloudflare's waiting
+/// room keeps the place in its cookie the same way). Bound to one user and one coupon,
+/// signed with a key of its own derived from the server's secret (never an admission or
+/// access token), valid until `expires_at_ms`: the heartbeat bound from the answer that
+/// handed it out, since a waiter silent for longer would have been dropped anyway.
+pub trait PlaceSigner: Send + Sync {
+    fn sign(&self, coupon: CouponId, user: UserId, seat: Seat, expires_at_ms: i64) -> String;
+    /// The seat of a ticket for `coupon` and `user`; `None` if the ticket was not signed
+    /// here for exactly them, or has expired.
+    fn verify(&self, ticket: &str, coupon: CouponId, user: UserId) -> Option<Seat>;
 }

@@ -110,15 +110,53 @@ impl RoomSwitch {
     }
 }
 
+/// A place's identity, which outlives the line that gave it: the line's generation and
+/// the place's order number in it. Handed to the waiter inside a signed place ticket
+/// and shown again after the line was lost (a Redis flush or failover, a restart of the
+/// embedded process), it puts the waiter back where they stood.
+///
+/// A generation is the line's clock (ms since the epoch) when that line was started, so
+/// a later generation is a larger number. An order number is the join time (ms) × 1024,
+/// never less than the last one given plus one: later joins get larger numbers, also in
+/// a later generation, and every order number fits a Lua number exactly (< 2^53).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Seat {
+    pub generation: u64,
+    pub order: u64,
+}
+
+/// How long after a line was found lost nobody is admitted, so that every waiter
+/// still polling shows their place ticket first: the longest poll interval handed out
+/// ([`MAX_POLL_AFTER`]) plus the clients' jitter and a margin.
+pub const DEFAULT_RESEED_GRACE: Duration = Duration::from_secs(30);
+
+/// What an admission token says besides whom it is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionClaim {
+    /// Valid until this instant (ms since the epoch, the line's clock).
+    pub valid_until_ms: i64,
+    /// The generation of the line that gave it: a token from before a loss of the line
+    /// stays valid (single use then falls to the gate: one coupon per user).
+    pub generation: u64,
+}
+
 /// Where one user stands in one coupon's line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
     /// In line; `position` 1 is next. Before a shuffled opening the order is not drawn
-    /// yet and the position is provisional.
-    Waiting { position: u64 },
+    /// yet and the position is provisional; during a re-seeding window it is too (those
+    /// who re-seat may land ahead).
+    Waiting { position: u64, seat: Seat },
     /// Let through: the admission is valid until this instant (milliseconds since the
-    /// epoch on the line's clock) and may be used once.
-    Admitted { valid_until_ms: i64 },
+    /// epoch on the line's clock) and may be used once. `waited` is set on the one poll
+    /// that tells the holder (`WaitingLine::place`): how long they waited, from joining
+    /// the line to that poll, on the line's clock; `None` on every other answer.
+    /// `generation` is the line's, for the token.
+    Admitted {
+        valid_until_ms: i64,
+        waited: Option<Duration>,
+        generation: u64,
+    },
     /// Let through, but the admission passed unused.
     Expired,
     /// Not in this line (never joined, dropped for not polling, or admission used).
@@ -159,6 +197,11 @@ pub struct SharedRoom {
     pub rate: f64,
     /// Rate bounds an admin set for this room; `None` uses the configured ones.
     pub bounds: Option<RateBounds>,
+    /// The line was found lost and is being re-seeded from its waiters' place tickets:
+    /// nobody is admitted until the window closes.
+    pub reseeding: bool,
+    /// The line's generation (0 before anything started one).
+    pub generation: u64,
 }
 
 /// The admission rate's floor and ceiling, in admissions per second.

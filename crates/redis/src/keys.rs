@@ -53,6 +53,9 @@ pub(crate) struct RoomKeys {
     pub seen: String,
     /// Sorted set: admitted user → valid until (ms), kept a while after expiry.
     pub admitted: String,
+    /// Hash: admitted user → when they joined the line (ms), until the poll that tells
+    /// them (which reports the wait).
+    pub joined: String,
     /// Hash: order counter, switch, rate, bounds, admission accounting and totals.
     pub state: String,
 }
@@ -64,8 +67,13 @@ impl RoomKeys {
             line: format!("{base}:line"),
             seen: format!("{base}:seen"),
             admitted: format!("{base}:admitted"),
+            joined: format!("{base}:joined"),
             state: format!("{base}:state"),
         }
+    }
+
+    pub fn all(self) -> Vec<String> {
+        vec![self.line, self.seen, self.admitted, self.joined, self.state]
     }
 }
 

@@ -19,18 +19,29 @@ pub(crate) static USERNAME_FAILED: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/username_failed.lua")));
 pub(crate) static BUCKET: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/bucket.lua")));
-pub(crate) static LINE_JOIN: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/line_join.lua")));
-pub(crate) static LINE_PLACE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/line_place.lua")));
-pub(crate) static LINE_ADMIT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/line_admit.lua")));
-pub(crate) static LINE_TAKE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/line_take.lua")));
+/// A script that asks about a room, behind `line_generation.lua` (the check that finds
+/// a lost line and starts its re-seeding; see that file).
+macro_rules! line_script {
+    ($file:literal) => {
+        LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("scripts/line_generation.lua"),
+                include_str!(concat!("scripts/", $file))
+            ))
+        })
+    };
+}
+
+pub(crate) static LINE_OPEN: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/line_open.lua")));
+pub(crate) static LINE_SHARED: LazyLock<Script> = line_script!("line_shared.lua");
+pub(crate) static LINE_JOIN: LazyLock<Script> = line_script!("line_join.lua");
+pub(crate) static LINE_PLACE: LazyLock<Script> = line_script!("line_place.lua");
+pub(crate) static LINE_ADMIT: LazyLock<Script> = line_script!("line_admit.lua");
+pub(crate) static LINE_TAKE: LazyLock<Script> = line_script!("line_take.lua");
 pub(crate) static LINE_RETURN: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/line_return.lua")));
-pub(crate) static LINE_SHUFFLE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/line_shuffle.lua")));
+pub(crate) static LINE_SHUFFLE: LazyLock<Script> = line_script!("line_shuffle.lua");
 pub(crate) static LINE_RATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/line_rate.lua")));
 
@@ -55,6 +66,14 @@ pub(crate) mod place {
     pub const ADMITTED: i64 = 1;
     pub const EXPIRED: i64 = 2;
     pub const ABSENT: i64 = 3;
+}
+
+/// What `line_take.lua` returns.
+pub(crate) mod take {
+    pub const NONE: i64 = 0;
+    pub const TAKEN: i64 = 1;
+    /// The token's line was lost since: honoured without an entry.
+    pub const HONOURED: i64 = 2;
 }
 
 /// Loads `scripts` into the server's script cache.

@@ -2,13 +2,22 @@
 //! coupon, three sorted sets and a hash under the tag `{room:<coupon>}` (`keys.rs`):
 //! the line (user → order number), the heartbeats (user → last poll), the admissions
 //! (user → valid until) and the room's state (order counter, switch, rate, bounds,
-//! admission accounting). Every step that reads and writes is one Lua script
+//! admission accounting); and a hash of admitted users' join times, kept until the poll
+//! that tells them reports their wait. Every step that reads and writes is one Lua script
 //! (`scripts/line_*.lua`): atomic across nodes, one round trip, and O(log n) for the
 //! calls every waiter makes (join, poll), so 100,000 waiters polling cost no more each
 //! than ten.
 //!
 //! Time is the Redis server's (`TIME` inside the scripts), never the caller's, so the
 //! nodes' clocks need not agree on who was quiet or which admission expired.
+//!
+//! The state holds the line's generation. Every script that asks about a room starts
+//! with `line_generation.lua`: a room whose state has none was lost (a flush, a failover
+//! to a replica that lacked it, a restart without persistence), and is re-seeded from
+//! its waiters' place tickets for `reseed_grace` before anyone is admitted (see
+//! `WaitingLine`). A failover to a replica that kept the state but lacks its latest
+//! writes is not seen as a loss: those whose joins were lost hear NOT_IN_QUEUE and
+//! join again at the back (as the gate, this adapter detects lost keys, not stale ones).
 //!
 //! Rates cross Lua as decimal strings both ways: a Lua number handed back to Redis is
 //! truncated to an integer, and a string stored as given reads back exactly.
@@ -23,12 +32,13 @@ use crate::connect::{RedisConnection, connection};
 use crate::error::{SetupError, unavailable, unexpected};
 use crate::keys::{RoomKeys, check_part};
 use crate::scripts::{
-    self, LINE_ADMIT, LINE_JOIN, LINE_PLACE, LINE_RATE, LINE_RETURN, LINE_SHUFFLE, LINE_TAKE, place,
+    self, LINE_ADMIT, LINE_JOIN, LINE_OPEN, LINE_PLACE, LINE_RATE, LINE_RETURN, LINE_SHARED,
+    LINE_SHUFFLE, LINE_TAKE, place, take,
 };
 use async_trait::async_trait;
 use couponrush_domain::ports::WaitingLine;
 use couponrush_domain::waiting_room::{
-    LineFigures, Pace, Place, RateBounds, RoomSwitch, SharedRoom,
+    DEFAULT_RESEED_GRACE, LineFigures, Pace, Place, RateBounds, RoomSwitch, Seat, SharedRoom,
 };
 use couponrush_domain::{CouponId, StoreError, UserId};
 use std::time::Duration;
@@ -49,6 +59,8 @@ const MAX_RATE: f64 = 1e12;
 pub struct RedisWaitingLine {
     conn: RedisConnection,
     prefix: String,
+    /// How long a line found lost admits nobody.
+    reseed_grace: Duration,
 }
 
 impl RedisWaitingLine {
@@ -60,6 +72,8 @@ impl RedisWaitingLine {
         scripts::preload(
             &mut conn,
             &[
+                &LINE_OPEN,
+                &LINE_SHARED,
                 &LINE_JOIN,
                 &LINE_PLACE,
                 &LINE_ADMIT,
@@ -79,11 +93,24 @@ impl RedisWaitingLine {
         Ok(Self {
             conn,
             prefix: key_prefix.to_owned(),
+            reseed_grace: DEFAULT_RESEED_GRACE,
         })
+    }
+
+    /// How long a line found lost admits nobody (default [`DEFAULT_RESEED_GRACE`]).
+    pub fn with_reseed_grace(mut self, grace: Duration) -> Self {
+        self.reseed_grace = grace;
+        self
     }
 
     pub fn key_prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Every key of one coupon's room (they share one hash tag): what an operator
+    /// inspects, and what a test deletes to lose the line.
+    pub fn room_keys(&self, coupon: CouponId) -> Vec<String> {
+        self.keys(coupon).all()
     }
 
     fn keys(&self, coupon: CouponId) -> RoomKeys {
@@ -120,14 +147,26 @@ fn shuffle_seed(seed: u64) -> u64 {
     (z ^ (z >> 31)) >> 32
 }
 
-/// What `line_join.lua` and `line_place.lua` return.
-fn read_place(script: &str, (code, value): (i64, i64)) -> Result<Place, StoreError> {
+/// What `line_join.lua` and `line_place.lua` return: a code, a value, the wait (ms) of
+/// the poll that tells an admission (-1 otherwise), the line's generation, and a
+/// waiter's order number.
+type PlaceReply = (i64, i64, i64, u64, u64);
+
+fn read_place(
+    script: &str,
+    (code, value, waited, generation, order): PlaceReply,
+) -> Result<Place, StoreError> {
     match code {
         place::WAITING => u64::try_from(value)
-            .map(|position| Place::Waiting { position })
+            .map(|position| Place::Waiting {
+                position,
+                seat: Seat { generation, order },
+            })
             .map_err(|_| unexpected(script, value)),
         place::ADMITTED => Ok(Place::Admitted {
             valid_until_ms: value,
+            waited: u64::try_from(waited).ok().map(Duration::from_millis),
+            generation,
         }),
         place::EXPIRED => Ok(Place::Expired),
         place::ABSENT => Ok(Place::Absent),
@@ -140,32 +179,69 @@ fn parse_rate(coupon: CouponId, field: &str, raw: &str) -> Result<f64, StoreErro
         .map_err(|_| StoreError::Corrupt(format!("room {coupon}: {field} is {raw:?}")))
 }
 
+/// A place ticket's seat as the join and place scripts take it: generation and order
+/// number, `0 0` for none (no generation is 0).
+fn seat_args(seat: Option<Seat>) -> (u64, u64) {
+    seat.map_or((0, 0), |s| (s.generation, s.order))
+}
+
 #[async_trait]
 impl WaitingLine for RedisWaitingLine {
-    async fn join(&self, coupon: CouponId, user: UserId) -> Result<Place, StoreError> {
+    async fn open(&self, coupon: CouponId) -> Result<(), StoreError> {
+        LINE_OPEN
+            .key(&self.keys(coupon).state)
+            .arg(ms(STATE_TTL))
+            .invoke_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn join(
+        &self,
+        coupon: CouponId,
+        user: UserId,
+        seat: Option<Seat>,
+    ) -> Result<Place, StoreError> {
         let keys = self.keys(coupon);
+        let (generation, order) = seat_args(seat);
         let reply = LINE_JOIN
             .key(&keys.line)
             .key(&keys.seen)
             .key(&keys.admitted)
             .key(&keys.state)
+            .key(&keys.joined)
             .arg(member(user))
             .arg(ms(LINE_TTL))
             .arg(ms(STATE_TTL))
+            .arg(ms(self.reseed_grace))
+            .arg(generation)
+            .arg(order)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
         read_place("line join", reply)
     }
 
-    async fn place(&self, coupon: CouponId, user: UserId) -> Result<Place, StoreError> {
+    async fn place(
+        &self,
+        coupon: CouponId,
+        user: UserId,
+        seat: Option<Seat>,
+    ) -> Result<Place, StoreError> {
         let keys = self.keys(coupon);
+        let (generation, order) = seat_args(seat);
         let reply = LINE_PLACE
             .key(&keys.line)
             .key(&keys.seen)
             .key(&keys.admitted)
             .key(&keys.state)
+            .key(&keys.joined)
             .arg(member(user))
+            .arg(ms(LINE_TTL))
+            .arg(ms(STATE_TTL))
+            .arg(ms(self.reseed_grace))
+            .arg(generation)
+            .arg(order)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -180,6 +256,7 @@ impl WaitingLine for RedisWaitingLine {
                 .key(&keys.seen)
                 .key(&keys.admitted)
                 .key(&keys.state)
+                .key(&keys.joined)
                 .arg(rate_arg(pace.rate_per_sec))
                 .arg(pace.burst)
                 .arg(ms(pace.abandon_after))
@@ -190,6 +267,7 @@ impl WaitingLine for RedisWaitingLine {
                     pace.outstanding_cap
                         .map_or(-1, |cap| i64::try_from(cap).unwrap_or(i64::MAX)),
                 )
+                .arg(ms(self.reseed_grace))
                 .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(unavailable)?;
@@ -201,16 +279,29 @@ impl WaitingLine for RedisWaitingLine {
         })
     }
 
-    async fn take_admission(&self, coupon: CouponId, user: UserId) -> Result<bool, StoreError> {
+    async fn take_admission(
+        &self,
+        coupon: CouponId,
+        user: UserId,
+        generation: u64,
+    ) -> Result<bool, StoreError> {
+        let keys = self.keys(coupon);
         let taken: i64 = LINE_TAKE
-            .key(&self.keys(coupon).admitted)
+            .key(&keys.admitted)
+            .key(&keys.state)
+            .key(&keys.line)
+            .key(&keys.seen)
+            .key(&keys.joined)
             .arg(member(user))
+            .arg(generation)
+            .arg(ms(self.reseed_grace))
+            .arg(ms(STATE_TTL))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
         match taken {
-            1 => Ok(true),
-            0 => Ok(false),
+            take::TAKEN | take::HONOURED => Ok(true),
+            take::NONE => Ok(false),
             other => Err(unexpected("line take", other)),
         }
     }
@@ -238,6 +329,7 @@ impl WaitingLine for RedisWaitingLine {
             .key(&keys.state)
             .arg(shuffle_seed(seed))
             .arg(ms(STATE_TTL))
+            .arg(ms(self.reseed_grace))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -249,15 +341,18 @@ impl WaitingLine for RedisWaitingLine {
     }
 
     async fn shared(&self, coupon: CouponId) -> Result<SharedRoom, StoreError> {
-        let (switch, rate, min, max): (
+        let (switch, rate, min, max, reseeding, generation): (
             Option<String>,
             Option<String>,
             Option<String>,
             Option<String>,
-        ) = redis::cmd("HMGET")
-            .arg(&self.keys(coupon).state)
-            .arg(&["switch", "rate", "min_rate", "max_rate"])
-            .query_async(&mut self.conn.clone())
+            i64,
+            u64,
+        ) = LINE_SHARED
+            .key(&self.keys(coupon).state)
+            .arg(ms(self.reseed_grace))
+            .arg(ms(STATE_TTL))
+            .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
         let switch = match switch {
@@ -282,6 +377,8 @@ impl WaitingLine for RedisWaitingLine {
             switch,
             rate,
             bounds,
+            reseeding: reseeding == 1,
+            generation,
         })
     }
 
@@ -379,17 +476,38 @@ mod tests {
 
     #[test]
     fn script_replies_become_places() {
-        let read = |code, value| read_place("test", (code, value));
-        assert_eq!(read(0, 3).unwrap(), Place::Waiting { position: 3 });
+        const GEN: u64 = 1_764_900_000_000;
+        let read =
+            |code, value, waited, order| read_place("test", (code, value, waited, GEN, order));
         assert_eq!(
-            read(1, 1_700_000_000_000).unwrap(),
-            Place::Admitted {
-                valid_until_ms: 1_700_000_000_000
+            read(0, 3, -1, GEN * 1024 + 5).unwrap(),
+            Place::Waiting {
+                position: 3,
+                seat: Seat {
+                    generation: GEN,
+                    order: GEN * 1024 + 5
+                }
             }
         );
-        assert_eq!(read(2, 0).unwrap(), Place::Expired);
-        assert_eq!(read(3, 0).unwrap(), Place::Absent);
-        assert!(read(0, -1).is_err());
-        assert!(read(9, 0).is_err());
+        assert_eq!(
+            read(1, 1_700_000_000_000, -1, 0).unwrap(),
+            Place::Admitted {
+                valid_until_ms: 1_700_000_000_000,
+                waited: None,
+                generation: GEN,
+            }
+        );
+        assert_eq!(
+            read(1, 1_700_000_000_000, 2_500, 0).unwrap(),
+            Place::Admitted {
+                valid_until_ms: 1_700_000_000_000,
+                waited: Some(Duration::from_millis(2_500)),
+                generation: GEN,
+            }
+        );
+        assert_eq!(read(2, 0, -1, 0).unwrap(), Place::Expired);
+        assert_eq!(read(3, 0, -1, 0).unwrap(), Place::Absent);
+        assert!(read(0, -1, -1, 0).is_err());
+        assert!(read(9, 0, -1, 0).is_err());
     }
 }

@@ -5,12 +5,10 @@
 
 mod support;
 
-use couponrush_domain::ports::{
-    AttemptLimiter, IdempotencyStore, IssueGate, RateLimiter, WaitingLine,
-};
+use couponrush_domain::ports::{AttemptLimiter, IdempotencyStore, IssueGate, RateLimiter};
 use couponrush_domain::{CouponId, Quantity, UserId};
 use couponrush_redis::{
-    RateLimit, RedisAttemptLimiter, RedisGate, RedisIdempotency, RedisRateLimiter, RedisWaitingLine,
+    RateLimit, RedisAttemptLimiter, RedisGate, RedisIdempotency, RedisRateLimiter,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,13 +62,7 @@ async fn the_waiting_line_honours_its_contract_on_a_cluster() {
     let url = cluster();
     couponrush_contracts::waiting_line::run_all(|| {
         let url = url.clone();
-        async move {
-            Arc::new(
-                RedisWaitingLine::connect(&url, &support::prefix())
-                    .await
-                    .unwrap(),
-            ) as Arc<dyn WaitingLine>
-        }
+        async move { support::line_under_test(&url, &support::prefix()).await }
     })
     .await;
 }

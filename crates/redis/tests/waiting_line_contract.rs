@@ -24,8 +24,7 @@ async fn redis_waiting_line_honours_the_waiting_line_contract() {
         async move {
             let prefix = support::prefix();
             prefixes.lock().unwrap().push(prefix.clone());
-            Arc::new(RedisWaitingLine::connect(&url, &prefix).await.unwrap())
-                as Arc<dyn WaitingLine>
+            support::line_under_test(&url, &prefix).await
         }
     })
     .await;
@@ -41,10 +40,11 @@ async fn a_rooms_keys_share_a_tag_and_expire() {
     let prefix = support::prefix();
     let line = RedisWaitingLine::connect(&url, &prefix).await.unwrap();
     let c = CouponId::new();
+    line.open(c).await.unwrap();
     let (a, b) = (UserId::new(), UserId::new());
-    line.join(c, a).await.unwrap();
-    line.join(c, b).await.unwrap();
-    line.join(c, UserId::new()).await.unwrap();
+    line.join(c, a, None).await.unwrap();
+    line.join(c, b, None).await.unwrap();
+    line.join(c, UserId::new(), None).await.unwrap();
     assert!(line.shuffle_once(c, 1).await.unwrap());
     line.admit(c, couponrush_contracts::waiting_line::fast(1))
         .await
@@ -58,7 +58,7 @@ async fn a_rooms_keys_share_a_tag_and_expire() {
     let tag = format!("{prefix}{{room:{c}}}");
     assert_eq!(
         found,
-        ["admitted", "line", "seen", "state"]
+        ["admitted", "joined", "line", "seen", "state"]
             .map(|k| format!("{tag}:{k}"))
             .to_vec()
     );
@@ -81,8 +81,9 @@ async fn a_slow_rate_keeps_its_fractions_across_steps() {
     let prefix = support::prefix();
     let line = RedisWaitingLine::connect(&url, &prefix).await.unwrap();
     let c = CouponId::new();
+    line.open(c).await.unwrap();
     for _ in 0..40 {
-        line.join(c, UserId::new()).await.unwrap();
+        line.join(c, UserId::new(), None).await.unwrap();
     }
     let pace = Pace {
         rate_per_sec: 4.0,
@@ -114,8 +115,9 @@ async fn a_long_line_is_shuffled_in_one_step() {
     let prefix = support::prefix();
     let line = RedisWaitingLine::connect(&url, &prefix).await.unwrap();
     let c = CouponId::new();
+    line.open(c).await.unwrap();
     let users: Vec<UserId> = (0..WAITERS).map(|_| UserId::new()).collect();
-    futures::stream::iter(users.iter().map(|u| line.join(c, *u)))
+    futures::stream::iter(users.iter().map(|u| line.join(c, *u, None)))
         .buffer_unordered(256)
         .for_each(|r| async move {
             assert!(matches!(r.unwrap(), Place::Waiting { .. }));
@@ -132,8 +134,8 @@ async fn a_long_line_is_shuffled_in_one_step() {
     let mut positions = HashSet::new();
     let mut moved = 0;
     for (i, u) in sample.iter().enumerate() {
-        match line.place(c, *u).await.unwrap() {
-            Place::Waiting { position } => {
+        match line.place(c, *u, None).await.unwrap() {
+            Place::Waiting { position, .. } => {
                 assert!((1..=WAITERS as u64).contains(&position));
                 assert!(positions.insert(position), "{position} held twice");
                 if position != (i * 97 + 1) as u64 {
@@ -149,12 +151,10 @@ async fn a_long_line_is_shuffled_in_one_step() {
         .await
         .unwrap();
     assert_eq!(figures.waiting, WAITERS as u64);
-    assert_eq!(
-        line.join(c, UserId::new()).await.unwrap(),
-        Place::Waiting {
-            position: WAITERS as u64 + 1
-        }
-    );
+    assert!(matches!(
+        line.join(c, UserId::new(), None).await.unwrap(),
+        Place::Waiting { position, .. } if position == WAITERS as u64 + 1
+    ));
     support::cleanup(&url, &[prefix]).await;
 }
 
@@ -178,21 +178,27 @@ async fn every_line_script_reloads_after_script_flush() {
     let u = UserId::new();
     let fast = couponrush_contracts::waiting_line::fast(1);
     flush().await;
-    assert_eq!(
-        line.join(c, u).await.unwrap(),
-        Place::Waiting { position: 1 }
-    );
+    line.open(c).await.unwrap();
     flush().await;
-    assert_eq!(
-        line.place(c, u).await.unwrap(),
-        Place::Waiting { position: 1 }
-    );
+    assert!(!line.shared(c).await.unwrap().reseeding, "opened");
+    flush().await;
+    assert!(matches!(
+        line.join(c, u, None).await.unwrap(),
+        Place::Waiting { position: 1, .. }
+    ));
+    flush().await;
+    assert!(matches!(
+        line.place(c, u, None).await.unwrap(),
+        Place::Waiting { position: 1, .. }
+    ));
     flush().await;
     assert!(line.shuffle_once(c, 9).await.unwrap());
     flush().await;
     assert_eq!(line.admit(c, fast).await.unwrap().admitted_now, 1);
     flush().await;
-    assert!(line.take_admission(c, u).await.unwrap());
+    let generation = line.shared(c).await.unwrap().generation;
+    flush().await;
+    assert!(line.take_admission(c, u, generation).await.unwrap());
     flush().await;
     line.return_admission(c, u, Duration::from_secs(5))
         .await
@@ -203,7 +209,7 @@ async fn every_line_script_reloads_after_script_flush() {
         12.5
     );
     assert!(matches!(
-        line.place(c, u).await.unwrap(),
+        line.place(c, u, None).await.unwrap(),
         Place::Admitted { .. }
     ));
 }

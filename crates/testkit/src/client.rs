@@ -208,6 +208,33 @@ impl TestApp {
         .await
     }
 
+    /// A poll carrying a place ticket (`Place-Ticket`), as a client that kept the one
+    /// of its last QUEUED or WAITING answer sends it.
+    pub async fn queue_with_ticket(&self, token: &str, coupon: Uuid, ticket: &str) -> Reply {
+        self.call_with(
+            Method::GET,
+            &format!("/api/coupons/{coupon}/queue"),
+            Some(token),
+            None,
+            &[("Place-Ticket", ticket)],
+        )
+        .await
+        .0
+    }
+
+    /// An issue request carrying a place ticket (`Place-Ticket`).
+    pub async fn issue_with_ticket(&self, token: &str, coupon: Uuid, ticket: &str) -> Reply {
+        self.call_with(
+            Method::POST,
+            &format!("/api/coupons/{coupon}/issue"),
+            Some(token),
+            None,
+            &[("Place-Ticket", ticket)],
+        )
+        .await
+        .0
+    }
+
     /// The admin view of a coupon's waiting room.
     pub async fn room_state(&self, coupon: Uuid) -> Reply {
         self.call(

@@ -7,6 +7,7 @@ mod counting;
 mod distributed;
 mod embedded;
 pub mod prometheus;
+mod room;
 mod rush;
 
 pub use client::{CouponSpec, Reply, scrape};
@@ -17,4 +18,5 @@ pub use embedded::{
     ADMIN_PASSWORD, ADMIN_USERNAME, ALLOW_ISSUE_INSERTS, REFUSE_ISSUE_INSERTS, TestApp,
 };
 pub use prometheus::Exposition;
+pub use room::AdmittedWait;
 pub use rush::RushTally;

@@ -741,7 +741,8 @@ fn expected_for(process: &str) -> BTreeMap<String, String> {
 /// test keeps scraping for a while and excuses only these if still absent.
 /// Today none: the label-less families are registered at zero when a process starts,
 /// every issue outcome too, and the labelled ones (HTTP by route, pool by state, lag by
-/// partition) appear after the rush and the first samples this test waits for.
+/// partition, the rooms' by coupon) appear after the rush, the admitted waiter and the
+/// first samples this test waits for.
 const AFTER_AN_EVENT: &[(&str, &str)] = &[];
 
 /// Scrapes until every expected series is there (or `within` passes) and returns the
@@ -836,10 +837,12 @@ async fn rush(app: &TestApp, users: usize, quantity: u64) -> (uuid::Uuid, usize)
             .map(|(_, token)| app.issue(token, coupon)),
     )
     .await;
-    // One 404 and a state read, so more routes and outcomes carry samples.
+    // One 404 and a state read, so more routes and outcomes carry samples; and one
+    // waiter admitted from a waiting room, so the wait histogram does.
     let (_, token) = app.mint_user();
     app.issue(&token, uuid::Uuid::now_v7()).await;
     app.issue_state(&token, coupon).await;
+    app.one_admitted_wait(Duration::from_millis(500)).await;
     let accepted = answers
         .iter()
         .filter(|r| r.str("result") == "ACCEPTED")

@@ -1,6 +1,7 @@
 //! `/metrics` of an api node and a consumer node after a small rush through Kafka:
 //! strict Prometheus text on both ports, every family docs/METRICS.md lists for each
-//! kind of process, counts equal to what the test did, and the consumer lag: above 0
+//! kind of process, counts equal to what the test did (a waiting-room wait included),
+//! and the consumer lag: above 0
 //! while a rate-limited consumer works through the backlog, back at 0 for every
 //! partition once it has drained the topic.
 //!
@@ -76,7 +77,6 @@ async fn distributed_metrics_count_a_small_rush_and_lag_drains_to_zero() {
 
     // api node, on its HTTP port.
     let api = app.metrics_after_a_room_tick().await;
-    assert_families_of(Process::Api, &api);
     for result in names::ISSUE_RESULTS {
         assert_eq!(
             api.sum(names::ISSUE_OUTCOMES_TOTAL, &[("result", result)]),
@@ -97,6 +97,24 @@ async fn distributed_metrics_count_a_small_rush_and_lag_drains_to_zero() {
     );
     assert!(count(&api, names::GATE_RESERVE_DURATION_SECONDS) >= (rush.requests - 2) as f64);
     assert_eq!(api.sum(names::REDIS_ERRORS_TOTAL, &[]), 0.0);
+
+    // A waiter admitted from a waiting room (after the counts above, which are the
+    // rush's): the wait, once (its join time from the Redis line), within what the
+    // client saw of it; the line counts in whole milliseconds.
+    let wait = app.one_admitted_wait(Duration::from_millis(1_500)).await;
+    let api = app.metrics().await;
+    assert_families_of(Process::Api, &api);
+    let coupon = wait.coupon.to_string();
+    let labels = [("coupon", coupon.as_str())];
+    assert_eq!(
+        api.sum(&format!("{}_count", names::ROOM_WAIT_SECONDS), &labels),
+        1.0
+    );
+    let waited = api.sum(&format!("{}_sum", names::ROOM_WAIT_SECONDS), &labels);
+    assert!(
+        (wait.at_least - 0.002..=wait.at_most + 0.002).contains(&waited),
+        "waited {waited} s, the client saw {wait:?}"
+    );
 
     // consumer node: what it did, from the last scrape.
     assert_families_of(Process::Consumer, &m);

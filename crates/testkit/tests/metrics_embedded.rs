@@ -1,11 +1,13 @@
 //! `/metrics` of an embedded server after a small rush: strict Prometheus text, every
 //! family docs/METRICS.md lists for `serve` (and none of the others), outcome counters
-//! equal to the answers the test received, routes by template.
+//! equal to the answers the test received, routes by template; then the wait of a
+//! waiter admitted from a waiting room.
 //!
 //! One test per file: the registry is per process, and this test's counts must be its own.
 
 use couponrush_telemetry::metrics::names::{self, Process};
 use couponrush_testkit::{Exposition, TestApp};
+use std::time::Duration;
 
 const ISSUE_ROUTE: &str = "/api/coupons/{id}/issue";
 
@@ -24,18 +26,6 @@ async fn embedded_metrics_count_a_small_rush() {
     assert_eq!(unrouted.status, 404);
 
     let m = app.metrics_after_a_room_tick().await;
-
-    // Exactly the serve families, with their documented types.
-    for f in names::FAMILIES {
-        let served = m.family(f.name);
-        if f.processes.contains(&Process::Serve) {
-            let served = served.unwrap_or_else(|| panic!("{} missing", f.name));
-            assert_eq!(served.kind, f.kind.as_str(), "{}", f.name);
-            assert!(served.help.is_some(), "{} has no HELP", f.name);
-        } else {
-            assert!(served.is_none(), "{} is not a serve metric", f.name);
-        }
-    }
 
     // Outcomes: what the test was answered, result by result.
     for result in names::ISSUE_RESULTS {
@@ -135,6 +125,32 @@ async fn embedded_metrics_count_a_small_rush() {
         (1.0..=8.0).contains(&(idle + in_use)),
         "idle {idle} in use {in_use}"
     );
+
+    // A waiter admitted from a waiting room (after the counts above, which are the
+    // rush's): the wait, once, within what the client saw of it.
+    let wait = app.one_admitted_wait(Duration::from_millis(1_500)).await;
+    let m = app.metrics().await;
+    let coupon = wait.coupon.to_string();
+    let labels = [("coupon", coupon.as_str())];
+    assert_eq!(count(&m, names::ROOM_WAIT_SECONDS, &labels), 1.0);
+    let waited = m.sum(&format!("{}_sum", names::ROOM_WAIT_SECONDS), &labels);
+    // The line counts in whole milliseconds.
+    assert!(
+        (wait.at_least - 0.002..=wait.at_most + 0.002).contains(&waited),
+        "waited {waited} s, the client saw {wait:?}"
+    );
+
+    // Exactly the serve families, with their documented types.
+    for f in names::FAMILIES {
+        let served = m.family(f.name);
+        if f.processes.contains(&Process::Serve) {
+            let served = served.unwrap_or_else(|| panic!("{} missing", f.name));
+            assert_eq!(served.kind, f.kind.as_str(), "{}", f.name);
+            assert!(served.help.is_some(), "{} has no HELP", f.name);
+        } else {
+            assert!(served.is_none(), "{} is not a serve metric", f.name);
+        }
+    }
 
     app.stop().await;
 }

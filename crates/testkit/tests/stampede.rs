@@ -97,6 +97,7 @@ where
         idempotency: Arc::new(couponrush_memory::MemoryIdempotency::new()),
         line: Arc::new(couponrush_memory::MemoryWaitingLine::new()),
         admissions: Arc::new(couponrush_auth::AdmissionCodec::new(b"stampede")),
+        places: Arc::new(couponrush_auth::PlaceTicketCodec::new(b"stampede")),
     }
 }
 

@@ -2,8 +2,9 @@
 //! line; distributed: the Redis line shared by two api nodes): places in arrival order
 //! that a second call keeps, admission in that order at the room's rate, tokens that
 //! are single use and bound to their user, SOLD_OUT told to those still waiting, a
-//! pre-queue drawn at random at the opening, and AUTO turning on under latency and off
-//! only after the line drained.
+//! pre-queue drawn at random at the opening, AUTO turning on under latency and off
+//! only after the line drained, and places (and admissions) that survive a loss of the
+//! line: Redis losing the room's keys, a restart of the embedded process.
 
 use couponrush_testkit::{CouponSpec, Distributed, Reply, TestApp};
 use reqwest::StatusCode;
@@ -486,7 +487,7 @@ async fn openapi_documents_the_room() {
     assert!(doc["paths"]["/api/coupons/{id}/queue"]["get"].is_object());
     let room = &doc["paths"]["/api/admin/coupons/{id}/waiting-room"];
     assert!(room["get"].is_object() && room["put"].is_object());
-    for field in ["position", "etaSeconds", "pollAfterMs"] {
+    for field in ["position", "etaSeconds", "pollAfterMs", "placeTicket"] {
         assert!(
             doc["components"]["schemas"]["IssueResponse"]["properties"]
                 .get(field)
@@ -494,5 +495,361 @@ async fn openapi_documents_the_room() {
             "IssueResponse lacks {field}"
         );
     }
+    assert!(
+        doc["components"]["schemas"]["QueueStatusResponse"]["properties"]
+            .get("placeTicket")
+            .is_some(),
+        "QueueStatusResponse lacks placeTicket"
+    );
+    // Both calls take the ticket back, as an optional header.
+    for (path, method) in [
+        ("/api/coupons/{id}/issue", "post"),
+        ("/api/coupons/{id}/queue", "get"),
+    ] {
+        let params = doc["paths"][path][method]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            params.iter().any(|p| p["name"] == "Place-Ticket"
+                && p["in"] == "header"
+                && p["required"] != true),
+            "{method} {path}: no optional Place-Ticket header in {params:?}"
+        );
+    }
     app.stop().await;
+}
+
+// ---- places that survive a loss of the line (place tickets) ----
+
+/// One waiter: their access token and the latest place ticket they were handed.
+struct Waiter {
+    token: String,
+    ticket: String,
+}
+
+fn ticket(r: &Reply) -> String {
+    let t = r.str("placeTicket");
+    assert!(!t.is_empty(), "a place ticket in {:?}", r.body);
+    t.to_owned()
+}
+
+/// `count` fresh users join `coupon`'s line, alternating nodes, each keeping the ticket
+/// of their QUEUED answer; places 1, 2, … in order.
+async fn join_in_order(nodes: &[&TestApp], coupon: Uuid, count: usize) -> Vec<Waiter> {
+    let mut waiters = Vec::new();
+    for i in 0..count {
+        let token = nodes[0].mint_user().1;
+        let r = nodes[i % nodes.len()].issue(&token, coupon).await;
+        assert_eq!(
+            (r.str("result"), position(&r)),
+            ("QUEUED", i as u64 + 1),
+            "{:?}",
+            r.body
+        );
+        let ticket = ticket(&r);
+        waiters.push(Waiter { token, ticket });
+    }
+    waiters
+}
+
+/// The waiters come back after the loss, the last first, each polling with their
+/// ticket: each is put back at their place, so ahead of everyone who came back before
+/// them and of whoever joined since the loss.
+async fn come_back_in_reverse(nodes: &[&TestApp], coupon: Uuid, waiters: &mut [Waiter]) {
+    for (i, w) in waiters.iter_mut().enumerate().rev() {
+        let r = nodes[i % nodes.len()]
+            .queue_with_ticket(&w.token, coupon, &w.ticket)
+            .await;
+        assert_eq!(
+            (r.str("status"), position(&r)),
+            ("WAITING", 1),
+            "waiter {i} back at the head of those present: {:?}",
+            r.body
+        );
+        w.ticket = ticket(&r);
+    }
+}
+
+/// Polls every waiter (with their latest ticket) until each is ADMITTED; returns the
+/// order in which they were. No poll answered before `fenced_until` may say ADMITTED:
+/// the line admits nobody while it is re-seeded, and that window began no sooner than
+/// the loss (`fenced_until` is taken before the loss, plus the window).
+async fn admission_order(
+    nodes: &[&TestApp],
+    coupon: Uuid,
+    waiters: &mut [Waiter],
+    fenced_until: Instant,
+) -> Vec<usize> {
+    let mut order = Vec::new();
+    let start = Instant::now();
+    while order.len() < waiters.len() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "admissions stalled: {order:?}"
+        );
+        for (i, w) in waiters.iter_mut().enumerate() {
+            if order.contains(&i) {
+                continue;
+            }
+            let r = nodes[i % nodes.len()]
+                .queue_with_ticket(&w.token, coupon, &w.ticket)
+                .await;
+            match r.str("status") {
+                "ADMITTED" => {
+                    assert!(
+                        Instant::now() >= fenced_until,
+                        "waiter {i} admitted while the line was being re-seeded"
+                    );
+                    order.push(i);
+                }
+                "WAITING" => w.ticket = ticket(&r),
+                other => panic!("waiter {i}: {other} {:?}", r.body),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    order
+}
+
+/// A place in line survives Redis losing the line, across two api nodes: six waiters
+/// in an ALWAYS room (its pre-queue), every key of the room deleted, a newcomer joins,
+/// tickets that are not the caller's own place are refused, the six come back in
+/// reverse with their tickets. Nobody is admitted during the re-seeding window; then
+/// the six in the order they first arrived, the newcomer last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_places_survive_a_loss_of_the_redis_line() {
+    const GRACE: Duration = Duration::from_secs(3);
+    let stack = Distributed::spawn(|c| {
+        c.room_reseed_grace_secs = GRACE.as_secs();
+        // Two admissions a second, configured (an admin's bounds live in the line and
+        // would be lost with it).
+        c.room_min_rate = 2.0;
+        c.room_max_rate = 2.0;
+    })
+    .await;
+    let second = stack.second_api().await;
+    let nodes = [&stack.api, &second];
+    let coupon = create(
+        &stack.api,
+        &room_coupon(20, "ALWAYS", "FIFO", Some(chrono::Duration::seconds(2))),
+    )
+    .await;
+    let elsewhere = create(
+        &stack.api,
+        &room_coupon(20, "ALWAYS", "FIFO", Some(chrono::Duration::hours(1))),
+    )
+    .await;
+    let mut waiters = join_in_order(&nodes, coupon, 6).await;
+
+    // Redis loses the room: every key of it, in this deployment's prefix only (other
+    // tests share the server).
+    let conn = couponrush_redis::connection(&stack.config.redis_url)
+        .await
+        .expect("redis");
+    let keys =
+        couponrush_redis::RedisWaitingLine::new(conn.clone(), &stack.config.redis_key_prefix)
+            .expect("line")
+            .room_keys(couponrush_domain::CouponId::from_uuid(coupon));
+    let fenced_until = Instant::now() + GRACE;
+    redis::cmd("DEL")
+        .arg(&keys)
+        .query_async::<()>(&mut conn.clone())
+        .await
+        .expect("DEL");
+
+    let newcomer = stack.api.mint_user().1;
+    let r = second.issue(&newcomer, coupon).await;
+    assert_eq!(
+        (r.str("result"), position(&r)),
+        ("QUEUED", 1),
+        "the line was lost: {:?}",
+        r.body
+    );
+    let newcomer = Waiter {
+        ticket: ticket(&r),
+        token: newcomer,
+    };
+
+    // Only the caller's own, genuine ticket for this coupon puts them back.
+    let forged = format!("{}x", waiters[0].ticket);
+    let someone_elses = waiters[0].ticket.clone();
+    let other_coupon = ticket(&stack.api.issue(&waiters[2].token, elsewhere).await);
+    for (who, presented, what) in [
+        (0, forged.as_str(), "a forged ticket"),
+        (1, someone_elses.as_str(), "another user's ticket"),
+        (2, other_coupon.as_str(), "a ticket for another coupon"),
+    ] {
+        let r = stack
+            .api
+            .queue_with_ticket(&waiters[who].token, coupon, presented)
+            .await;
+        assert_eq!(r.str("status"), "NOT_IN_QUEUE", "{what}: {:?}", r.body);
+    }
+
+    come_back_in_reverse(&nodes, coupon, &mut waiters).await;
+    for (i, w) in waiters.iter().enumerate() {
+        let r = nodes[i % nodes.len()].queue(&w.token, coupon).await;
+        assert_eq!(position(&r), i as u64 + 1, "waiter {i}: {:?}", r.body);
+    }
+    assert_eq!(position(&stack.api.queue(&newcomer.token, coupon).await), 7);
+
+    waiters.push(newcomer);
+    let order = admission_order(&nodes, coupon, &mut waiters, fenced_until).await;
+    assert_eq!(
+        order,
+        [0, 1, 2, 3, 4, 5, 6],
+        "the order of first arrival, the newcomer last"
+    );
+    second.stop().await;
+    stack.api.stop().await;
+}
+
+/// The embedded line lives in the process: a restart loses it. Six waiters keep their
+/// places across one with their tickets, ahead of a newcomer who joined first after
+/// it, and nobody is admitted during the re-seeding window. An admission handed out
+/// before the restart is still honoured after it, once (the gate: one per user).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_places_and_admissions_survive_a_restart() {
+    const GRACE: Duration = Duration::from_secs(2);
+    let tweak = |c: &mut couponrush_cli::Config| {
+        c.room_reseed_grace_secs = GRACE.as_secs();
+        c.room_min_rate = 2.0;
+        c.room_max_rate = 2.0;
+    };
+    let app = TestApp::spawn_in(tempfile::tempdir().unwrap(), tweak).await;
+    let admitted_room = create(&app, &room_coupon(5, "ALWAYS", "FIFO", None)).await;
+    let holder = app.mint_user().1;
+    assert_eq!(
+        app.issue(&holder, admitted_room).await.str("result"),
+        "QUEUED"
+    );
+    let admission = eventually("an admission", Duration::from_secs(10), async || {
+        let r = app.queue(&holder, admitted_room).await;
+        (r.str("status") == "ADMITTED").then(|| r.str("admissionToken").to_owned())
+    })
+    .await;
+    let coupon = create(
+        &app,
+        &room_coupon(20, "ALWAYS", "FIFO", Some(chrono::Duration::seconds(3))),
+    )
+    .await;
+    let mut waiters = join_in_order(&[&app], coupon, 6).await;
+
+    let dir = app.stop().await;
+    let fenced_until = Instant::now() + GRACE;
+    let app = TestApp::spawn_in(dir, tweak).await;
+    let newcomer = app.mint_user().1;
+    let r = app.issue(&newcomer, coupon).await;
+    assert_eq!(
+        (r.str("result"), position(&r)),
+        ("QUEUED", 1),
+        "{:?}",
+        r.body
+    );
+    let newcomer = Waiter {
+        ticket: ticket(&r),
+        token: newcomer,
+    };
+    come_back_in_reverse(&[&app], coupon, &mut waiters).await;
+    assert_eq!(position(&app.queue(&newcomer.token, coupon).await), 7);
+
+    let claimed = app.issue_admitted(&holder, admitted_room, &admission).await;
+    assert_eq!(
+        claimed.status,
+        StatusCode::ACCEPTED,
+        "an admission from before the restart: {:?}",
+        claimed.body
+    );
+    let again = app.issue_admitted(&holder, admitted_room, &admission).await;
+    assert_eq!(again.str("result"), "ALREADY_ISSUED", "{:?}", again.body);
+
+    waiters.push(newcomer);
+    let order = admission_order(&[&app], coupon, &mut waiters, fenced_until).await;
+    assert_eq!(order, [0, 1, 2, 3, 4, 5, 6]);
+    app.stop().await;
+}
+
+/// An AUTO room that was on when Redis lost its line: the switch went with the line,
+/// but the nodes saw the room on, so they keep newcomers queuing (DRAINING) behind the
+/// waiters coming back, past their next window. Once those are through and the window
+/// closed, the room drains and switches off: newcomers go straight in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_auto_room_keeps_newcomers_behind_after_a_loss_then_switches_off() {
+    const GRACE: Duration = Duration::from_secs(3);
+    let stack = Distributed::spawn(|c| {
+        c.room_reseed_grace_secs = GRACE.as_secs();
+        c.room_min_rate = 2.0;
+        c.room_max_rate = 2.0;
+        c.room_window_ms = 200;
+        c.room_calm_secs = 1;
+    })
+    .await;
+    let second = stack.second_api().await;
+    let nodes = [&stack.api, &second];
+    let coupon = create(
+        &stack.api,
+        &room_coupon(20, "AUTO", "FIFO", Some(chrono::Duration::seconds(1))),
+    )
+    .await;
+    let conn = couponrush_redis::connection(&stack.config.redis_url)
+        .await
+        .expect("redis");
+    let line =
+        couponrush_redis::RedisWaitingLine::new(conn.clone(), &stack.config.redis_key_prefix)
+            .expect("line");
+    let coupon_id = couponrush_domain::CouponId::from_uuid(coupon);
+    // On, as the AUTO switch turns it under overload; both nodes see it.
+    couponrush_domain::ports::WaitingLine::set_switch(
+        &line,
+        coupon_id,
+        couponrush_domain::waiting_room::RoomSwitch::On,
+    )
+    .await
+    .expect("switch on");
+    for node in nodes {
+        eventually("the room on", Duration::from_secs(10), async || {
+            (room_state(node, coupon).await == "ON").then_some(())
+        })
+        .await;
+    }
+    let mut waiters = join_in_order(&nodes, coupon, 4).await;
+
+    let fenced_until = Instant::now() + GRACE;
+    redis::cmd("DEL")
+        .arg(line.room_keys(coupon_id))
+        .query_async::<()>(&mut conn.clone())
+        .await
+        .expect("DEL");
+    // Past the opening and a few of the nodes' windows: an AUTO room whose shared
+    // switch reads OFF would have let the next request through by now.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let newcomer = second.mint_user().1;
+    let r = second.issue(&newcomer, coupon).await;
+    assert_eq!(
+        r.str("result"),
+        "QUEUED",
+        "a newcomer after the loss waits behind those coming back: {:?}",
+        r.body
+    );
+    let newcomer = Waiter {
+        ticket: ticket(&r),
+        token: newcomer,
+    };
+    come_back_in_reverse(&nodes, coupon, &mut waiters).await;
+    waiters.push(newcomer);
+    let order = admission_order(&nodes, coupon, &mut waiters, fenced_until).await;
+    assert_eq!(order, [0, 1, 2, 3, 4]);
+
+    // Drained and calm: off, and the next request goes straight to the gate.
+    for node in nodes {
+        eventually("the room off", Duration::from_secs(20), async || {
+            (room_state(node, coupon).await == "OFF").then_some(())
+        })
+        .await;
+    }
+    let r = stack.api.issue(&stack.api.mint_user().1, coupon).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    second.stop().await;
+    stack.api.stop().await;
 }

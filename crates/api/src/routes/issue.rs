@@ -3,7 +3,9 @@
 //! Expected outcomes of a rush (SOLD_OUT, ALREADY_ISSUED) are 200 with a result, as in
 //! the seed, so load tools do not count them as errors; ACCEPTED is 202.
 
-use crate::dto::{IssueHeaders, IssueResponse, IssueStateResponse, QueueStatusResponse};
+use crate::dto::{
+    IssueHeaders, IssueResponse, IssueStateResponse, QueueHeaders, QueueStatusResponse,
+};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, AuthUser};
 use crate::state::ApiState;
@@ -13,13 +15,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use couponrush_domain::services::{IssueError, QueueStatus, RoomAnswer};
 use couponrush_domain::{CouponId, IdempotencyKey, IssueOutcome, ValidationError};
-use couponrush_telemetry::metrics::names::{ISSUE_OUTCOMES_TOTAL, ROOM_POLLS_TOTAL};
+use couponrush_telemetry::metrics::names::{
+    ISSUE_OUTCOMES_TOTAL, ROOM_POLLS_TOTAL, ROOM_WAIT_SECONDS,
+};
 use uuid::Uuid;
 
 /// The request header naming an idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The request header carrying the waiting room's admission token.
 pub const ADMISSION_TOKEN: &str = "admission-token";
+/// The request header carrying the place ticket of the caller's last QUEUED or WAITING
+/// answer.
+pub const PLACE_TICKET: &str = "place-ticket";
 /// The answer header that marks an answer given again for a repeated key.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
@@ -27,7 +34,7 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
     params(("id" = Uuid, Path, description = "coupon id"), IssueHeaders),
     responses((status = 202, description = "ACCEPTED: reserved and durably recorded", body = IssueResponse,
                 headers(("Idempotent-Replayed" = String, description = "`true` when this is the kept answer of an earlier request with the same Idempotency-Key"))),
-              (status = 200, description = "SOLD_OUT or ALREADY_ISSUED; or QUEUED with `position`, `etaSeconds`, `beyondStock` and `pollAfterMs` while the waiting room is on", body = IssueResponse,
+              (status = 200, description = "SOLD_OUT or ALREADY_ISSUED; or QUEUED with `position`, `etaSeconds`, `beyondStock`, `pollAfterMs` and `placeTicket` while the waiting room is on", body = IssueResponse,
                 headers(("Idempotent-Replayed" = String, description = "`true` when this is the kept answer of an earlier request with the same Idempotency-Key"))),
               (status = 400, description = "VALIDATION_FAILED (field `Idempotency-Key`): the key is empty, longer than 255 characters or not visible ASCII", body = ErrorBody),
               (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
@@ -51,9 +58,15 @@ pub async fn issue(
                 .and_then(IdempotencyKey::parse)?,
         ),
     };
-    // An unreadable token is no token: the caller is put in line, not refused.
+    // An unreadable token or ticket is none: the caller is put in line (at the back,
+    // for a ticket), not refused.
     let admission = headers.get(ADMISSION_TOKEN).and_then(|v| v.to_str().ok());
-    let answered = s.app.room.issue(coupon, user.user_id, admission, key).await;
+    let ticket = headers.get(PLACE_TICKET).and_then(|v| v.to_str().ok());
+    let answered = s
+        .app
+        .room
+        .issue(coupon, user.user_id, admission, ticket, key)
+        .await;
     count_outcome(&answered);
     let answered = match answered? {
         RoomAnswer::Issued(answered) => answered,
@@ -66,6 +79,7 @@ pub async fn issue(
                     eta_seconds: Some(queued.estimate.eta_seconds),
                     beyond_stock: Some(queued.estimate.beyond_stock),
                     poll_after_ms: Some(queued.estimate.poll_after.as_millis() as u64),
+                    place_ticket: queued.ticket,
                 }),
             )
                 .into_response());
@@ -152,7 +166,7 @@ pub async fn state(
 }
 
 #[utoipa::path(get, path = "/api/coupons/{id}/queue", operation_id = "pollQueue", tag = "issue", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "coupon id")),
+    params(("id" = Uuid, Path, description = "coupon id"), QueueHeaders),
     responses((status = 200, description = "Where the caller stands in the coupon's waiting line. The poll is the heartbeat: a waiter who does not poll for `abandon_after_secs` loses the place. O(log n) on the server", body = QueueStatusResponse),
               (status = 404, description = "COUPON_NOT_FOUND", body = ErrorBody),
               (status = 503, description = "ISSUE_UNAVAILABLE: the line's store cannot be reached; retry after the Retry-After header's seconds", body = ErrorBody)))]
@@ -160,18 +174,19 @@ pub async fn queue(
     State(s): State<ApiState>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
 ) -> Result<Json<QueueStatusResponse>, ApiError> {
-    let status = s
-        .app
-        .room
-        .poll(CouponId::from_uuid(id), user.user_id)
-        .await?;
+    let coupon = CouponId::from_uuid(id);
+    // As for the issue request: an unreadable ticket is none.
+    let ticket = headers.get(PLACE_TICKET).and_then(|v| v.to_str().ok());
+    let status = s.app.room.poll(coupon, user.user_id, ticket).await?;
     let bare = |status| QueueStatusResponse {
         status,
         position: None,
         eta_seconds: None,
         beyond_stock: None,
         poll_after_ms: None,
+        place_ticket: None,
         admission_token: None,
         valid_until: None,
     };
@@ -189,16 +204,25 @@ pub async fn queue(
             eta_seconds: Some(queued.estimate.eta_seconds),
             beyond_stock: Some(queued.estimate.beyond_stock),
             poll_after_ms: Some(queued.estimate.poll_after.as_millis() as u64),
+            place_ticket: queued.ticket,
             ..bare("WAITING")
         },
         QueueStatus::Admitted {
             token,
             valid_until_ms,
-        } => QueueStatusResponse {
-            admission_token: Some(token),
-            valid_until: chrono::DateTime::from_timestamp_millis(valid_until_ms),
-            ..bare("ADMITTED")
-        },
+            waited,
+        } => {
+            if let Some(waited) = waited {
+                // Once per admission: only the poll that tells it carries the wait.
+                metrics::histogram!(ROOM_WAIT_SECONDS, "coupon" => coupon.to_string())
+                    .record(waited.as_secs_f64());
+            }
+            QueueStatusResponse {
+                admission_token: Some(token),
+                valid_until: chrono::DateTime::from_timestamp_millis(valid_until_ms),
+                ..bare("ADMITTED")
+            }
+        }
         QueueStatus::SoldOut => bare("SOLD_OUT"),
         QueueStatus::Expired => bare("EXPIRED"),
         QueueStatus::NotInQueue => bare("NOT_IN_QUEUE"),

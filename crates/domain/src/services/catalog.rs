@@ -4,7 +4,7 @@ use crate::coupon::{Coupon, CouponRuleError, CouponStatus, NewCoupon};
 use crate::error::{StoreError, ValidationError};
 use crate::ids::CouponId;
 use crate::listing::{CouponQuery, ListCursor, Phase, page_size};
-use crate::ports::{Clock, CouponStore};
+use crate::ports::{Clock, CouponStore, WaitingLine};
 use crate::services::CouponCache;
 use crate::services::gate_seeding::GateSeeding;
 use crate::user::Role;
@@ -47,6 +47,7 @@ pub struct Catalog {
     coupons: Arc<dyn CouponStore>,
     cache: Arc<CouponCache>,
     seeding: Arc<GateSeeding>,
+    line: Arc<dyn WaitingLine>,
     clock: Arc<dyn Clock>,
 }
 
@@ -55,12 +56,14 @@ impl Catalog {
         coupons: Arc<dyn CouponStore>,
         cache: Arc<CouponCache>,
         seeding: Arc<GateSeeding>,
+        line: Arc<dyn WaitingLine>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             coupons,
             cache,
             seeding,
+            line,
             clock,
         }
     }
@@ -75,6 +78,12 @@ impl Catalog {
         self.cache.put(coupon.clone());
         if let Err(e) = self.seeding.seed_new(&coupon).await {
             tracing::warn!(coupon_id = %coupon.id, error = %e, "could not seed the gate of a new coupon");
+        }
+        // Nobody can hold a place in this line yet: it starts without a re-seeding
+        // window. Failing is not failing to create: the line is then found without a
+        // generation at its first use, and waits one window before admitting.
+        if let Err(e) = self.line.open(coupon.id).await {
+            tracing::warn!(coupon_id = %coupon.id, error = %e, "could not open the waiting line of a new coupon");
         }
         Ok(coupon)
     }

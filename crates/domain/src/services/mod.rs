@@ -26,8 +26,8 @@ pub use wallet::{UseError, Wallet};
 
 use crate::ports::{
     AdmissionSigner, AttemptLimiter, Clock, CouponStore, IdempotencyStore, IssueGate, IssueLog,
-    IssuedCouponStore, LogDrain, ParkedHolders, PasswordHasher, SessionStore, Spawner, UserStore,
-    WaitingLine,
+    IssuedCouponStore, LogDrain, ParkedHolders, PasswordHasher, PlaceSigner, SessionStore, Spawner,
+    UserStore, WaitingLine,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +59,8 @@ pub struct Ports {
     pub line: Arc<dyn WaitingLine>,
     /// Signs and checks the waiting room's admission tokens.
     pub admissions: Arc<dyn AdmissionSigner>,
+    /// Signs and checks the waiting room's place tickets.
+    pub places: Arc<dyn PlaceSigner>,
 }
 
 /// All use cases of one process.
@@ -132,18 +134,11 @@ impl CouponRush {
                 ports.coupons.clone(),
                 cache.clone(),
                 seeding.clone(),
+                ports.line.clone(),
                 ports.clock.clone(),
             ),
             issuing: issuing.clone(),
-            room: WaitingRoom::new(
-                issuing,
-                ports.line.clone(),
-                ports.admissions.clone(),
-                ports.gate.clone(),
-                ports.clock.clone(),
-                ports.drain.clone(),
-                settings.room,
-            ),
+            room: WaitingRoom::new(issuing, &ports, settings.room),
             pipeline: Pipeline::new(ports.drain.clone()),
             wallet: Wallet::new(ports.coupons, ports.issued, ports.clock),
         }

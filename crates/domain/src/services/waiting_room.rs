@@ -11,17 +11,22 @@
 //! what is due. The line (order, heartbeats, admissions, switch, rate) is shared by
 //! every api node through the [`WaitingLine`] port; each node keeps a view of it,
 //! refreshed every tick, so a request reads no store to learn whether the room is on.
+//!
+//! Every place told (QUEUED, WAITING) comes with a place ticket ([`PlaceSigner`]) that
+//! the client sends back with its next poll or issue request: if the line was lost in
+//! between, the ticket puts the waiter back where they stood.
 
 use crate::coupon::{Coupon, CouponStatus};
 use crate::error::StoreError;
 use crate::idempotency::IdempotencyKey;
 use crate::ids::{CouponId, UserId};
-use crate::ports::{AdmissionSigner, Clock, IssueGate, LogDrain, WaitingLine};
+use crate::ports::{AdmissionSigner, Clock, IssueGate, LogDrain, PlaceSigner, WaitingLine};
+use crate::services::Ports;
 use crate::services::issuing::{Answered, IssueError, Issuing};
 use crate::services::single_flight::SingleFlight;
 use crate::waiting_room::{
-    AutoThresholds, Controller, Pace, Place, PrequeueOrder, RateBounds, RateStep, RoomMode,
-    RoomSwitch, SharedRoom, WaitEstimate, estimate,
+    AdmissionClaim, AutoThresholds, Controller, Pace, Place, PrequeueOrder, RateBounds, RateStep,
+    RoomMode, RoomSwitch, Seat, SharedRoom, WaitEstimate, estimate,
 };
 use futures::FutureExt;
 use parking_lot::Mutex;
@@ -48,7 +53,7 @@ pub struct RoomSettings {
 }
 
 /// What an issue request got.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RoomAnswer {
     /// It went to the gate.
     Issued(Answered),
@@ -57,18 +62,27 @@ pub enum RoomAnswer {
 }
 
 /// A place in line as told to the waiter.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Queued {
     /// 1 is next; 0: already admitted, poll now for the token.
     pub position: u64,
     pub estimate: WaitEstimate,
+    /// The place ticket to send back with the next poll or issue request (`None` with
+    /// position 0: an admission is no place).
+    pub ticket: Option<String>,
 }
 
 /// What a poll tells.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueueStatus {
     Waiting(Queued),
-    Admitted { token: String, valid_until_ms: i64 },
+    Admitted {
+        token: String,
+        valid_until_ms: i64,
+        /// How long the holder waited, from joining the line to this poll; only on the
+        /// poll that first tells the admission (each waiter is counted once).
+        waited: Option<Duration>,
+    },
     SoldOut,
     Expired,
     NotInQueue,
@@ -103,6 +117,7 @@ struct Inner {
     issuing: Issuing,
     line: Arc<dyn WaitingLine>,
     signer: Arc<dyn AdmissionSigner>,
+    places: Arc<dyn PlaceSigner>,
     gate: Arc<dyn IssueGate>,
     clock: Arc<dyn Clock>,
     /// Where the consumers' lag is read (distributed mode), for the AUTO switch.
@@ -223,23 +238,16 @@ fn room_error(e: StoreError) -> IssueError {
 }
 
 impl WaitingRoom {
-    pub fn new(
-        issuing: Issuing,
-        line: Arc<dyn WaitingLine>,
-        signer: Arc<dyn AdmissionSigner>,
-        gate: Arc<dyn IssueGate>,
-        clock: Arc<dyn Clock>,
-        drain: Arc<dyn LogDrain>,
-        settings: RoomSettings,
-    ) -> Self {
+    pub fn new(issuing: Issuing, ports: &Ports, settings: RoomSettings) -> Self {
         Self {
             inner: Arc::new(Inner {
                 issuing,
-                line,
-                signer,
-                gate,
-                clock,
-                drain,
+                line: ports.line.clone(),
+                signer: ports.admissions.clone(),
+                places: ports.places.clone(),
+                gate: ports.gate.clone(),
+                clock: ports.clock.clone(),
+                drain: ports.drain.clone(),
                 consumer_lag: AtomicU64::new(UNKNOWN),
                 settings,
                 views: Mutex::new(HashMap::new()),
@@ -316,12 +324,15 @@ impl WaitingRoom {
     }
 
     /// One issue request: straight to the gate while the room is off (or with a valid
-    /// admission), else a place in line. `admission` is the token a poll handed out.
+    /// admission), else a place in line. `admission` is the token a poll handed out;
+    /// `ticket` the place ticket of the caller's last QUEUED or WAITING answer, which
+    /// puts them back where they stood if the line was lost since.
     pub async fn issue(
         &self,
         coupon_id: CouponId,
         user: UserId,
         admission: Option<&str>,
+        ticket: Option<&str>,
         key: Option<IdempotencyKey>,
     ) -> Result<RoomAnswer, IssueError> {
         let inner = &self.inner;
@@ -339,14 +350,12 @@ impl WaitingRoom {
         if !self.room_is_on(&coupon, &view).await {
             return self.through(Some(view), coupon_id, user, key).await;
         }
-        if let Some(token) = admission
-            && inner
-                .signer
-                .verify(token, coupon_id, user)
-                .is_some_and(|until| until > now.timestamp_millis())
+        if let Some(claim) = admission
+            .and_then(|token| inner.signer.verify(token, coupon_id, user))
+            .filter(|claim| claim.valid_until_ms > now.timestamp_millis())
             && inner
                 .line
-                .take_admission(coupon_id, user)
+                .take_admission(coupon_id, user, claim.generation)
                 .await
                 .map_err(room_error)?
         {
@@ -360,8 +369,19 @@ impl WaitingRoom {
             }
             return answer;
         }
-        let place = inner.line.join(coupon_id, user).await.map_err(room_error)?;
-        Ok(RoomAnswer::Queued(self.queued(&coupon, &view, place)))
+        let seat = self.seat(ticket, coupon_id, user);
+        let place = inner
+            .line
+            .join(coupon_id, user, seat)
+            .await
+            .map_err(room_error)?;
+        Ok(RoomAnswer::Queued(self.queued(&coupon, &view, user, place)))
+    }
+
+    /// The seat a place ticket holds, if it was signed here for this user and coupon
+    /// and has not expired; anything else is no ticket (the caller joins at the back).
+    fn seat(&self, ticket: Option<&str>, coupon: CouponId, user: UserId) -> Option<Seat> {
+        ticket.and_then(|t| self.inner.places.verify(t, coupon, user))
     }
 
     /// Whether requests for this coupon wait in line now. ALWAYS rooms are on; AUTO
@@ -426,9 +446,9 @@ impl WaitingRoom {
         Ok(RoomAnswer::Issued(answered?))
     }
 
-    fn queued(&self, coupon: &Coupon, view: &View, place: Place) -> Queued {
-        let position = match place {
-            Place::Waiting { position } => position,
+    fn queued(&self, coupon: &Coupon, view: &View, user: UserId, place: Place) -> Queued {
+        let (position, seat) = match place {
+            Place::Waiting { position, seat } => (position, seat),
             // Admitted but came without the token: the poll hands it out now.
             _ => {
                 return Queued {
@@ -438,6 +458,7 @@ impl WaitingRoom {
                         poll_after: Duration::ZERO,
                         beyond_stock: false,
                     },
+                    ticket: None,
                 };
             }
         };
@@ -469,25 +490,54 @@ impl WaitingRoom {
             );
             estimate.eta_seconds = estimate.eta_seconds.map(|eta| eta + until_open.as_secs());
         }
-        Queued { position, estimate }
+        // Valid as long as the place would be kept without a poll: a waiter silent for
+        // longer has been dropped, and their ticket must not bring them back.
+        let expires_at_ms = now.timestamp_millis().saturating_add(
+            i64::try_from(self.inner.settings.abandon_after.as_millis()).unwrap_or(i64::MAX),
+        );
+        let ticket = self.inner.places.sign(coupon.id, user, seat, expires_at_ms);
+        Queued {
+            position,
+            estimate,
+            ticket: Some(ticket),
+        }
     }
 
-    /// Where `user` stands in `coupon_id`'s line; the poll is the heartbeat.
-    pub async fn poll(&self, coupon_id: CouponId, user: UserId) -> Result<QueueStatus, IssueError> {
+    /// Where `user` stands in `coupon_id`'s line; the poll is the heartbeat. `ticket`
+    /// is the place ticket of the caller's last answer (see [`Self::issue`]).
+    pub async fn poll(
+        &self,
+        coupon_id: CouponId,
+        user: UserId,
+        ticket: Option<&str>,
+    ) -> Result<QueueStatus, IssueError> {
         let coupon = self.inner.issuing.coupon(coupon_id).await?;
         let view = self.view(coupon_id).await?;
+        let seat = self.seat(ticket, coupon_id, user);
         let place = self
             .inner
             .line
-            .place(coupon_id, user)
+            .place(coupon_id, user, seat)
             .await
             .map_err(room_error)?;
         Ok(match place {
             Place::Waiting { .. } if view.sold_out() => QueueStatus::SoldOut,
-            Place::Waiting { .. } => QueueStatus::Waiting(self.queued(&coupon, &view, place)),
-            Place::Admitted { valid_until_ms } => QueueStatus::Admitted {
-                token: self.inner.signer.sign(coupon_id, user, valid_until_ms),
+            Place::Waiting { .. } => QueueStatus::Waiting(self.queued(&coupon, &view, user, place)),
+            Place::Admitted {
                 valid_until_ms,
+                waited,
+                generation,
+            } => QueueStatus::Admitted {
+                token: self.inner.signer.sign(
+                    coupon_id,
+                    user,
+                    AdmissionClaim {
+                        valid_until_ms,
+                        generation,
+                    },
+                ),
+                valid_until_ms,
+                waited,
             },
             Place::Expired => QueueStatus::Expired,
             Place::Absent if view.sold_out() => QueueStatus::SoldOut,
@@ -558,6 +608,15 @@ impl WaitingRoom {
         let now = inner.clock.now();
         let open = coupon.ensure_open(now).is_ok();
         let mut shared = line.shared(c).await?;
+        if shared.reseeding && shared.switch == RoomSwitch::Off && view.switch() != RoomSwitch::Off
+        {
+            // The line was lost (its switch with it) while this node saw the room on:
+            // newcomers must queue behind those about to re-seat, until the window
+            // closes and the line drains.
+            tracing::info!(coupon_id = %c, "waiting line lost: draining behind the waiters re-seating");
+            line.set_switch(c, RoomSwitch::Draining).await?;
+            shared.switch = RoomSwitch::Draining;
+        }
         let bounds = shared.bounds.unwrap_or(s.bounds);
         // The window's measurements, taken outside the lock.
         let window_due = view.control.lock().window_started.elapsed() >= s.window;
@@ -631,8 +690,8 @@ impl WaitingRoom {
                 },
             )
             .await?;
-        if shared.switch == RoomSwitch::Draining && figures.waiting == 0 {
-            shared.switch = RoomSwitch::Off; // the step turned it off
+        if shared.switch == RoomSwitch::Draining && figures.waiting == 0 && !shared.reseeding {
+            shared.switch = RoomSwitch::Off; // the step turned it off (never while re-seeding)
         }
         let remaining = inner.gate.stats(c).await?.map(|g| g.remaining);
         view.remaining

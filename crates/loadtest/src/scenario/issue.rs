@@ -162,6 +162,8 @@ pub enum Schedule {
 
 /// The header carrying the waiting room's admission token.
 pub const ADMISSION_TOKEN: HeaderName = HeaderName::from_static("admission-token");
+/// The header carrying the user's latest place ticket.
+pub const PLACE_TICKET: HeaderName = HeaderName::from_static("place-ticket");
 
 pub struct IssuePlan {
     pub crowd: Crowd,
@@ -222,6 +224,29 @@ impl IssuePlan {
         );
         if let Some(value) = token.and_then(|t| HeaderValue::from_str(t).ok()) {
             req.headers_mut().insert(ADMISSION_TOKEN, value);
+        }
+        self.with_ticket(user, req)
+    }
+
+    fn poll_request(&self, user: usize) -> Request<Full<Bytes>> {
+        let req = self.target.request(
+            Method::GET,
+            &self.queue_uri,
+            Some(&self.crowd.users[user].auth),
+            None,
+        );
+        self.with_ticket(user, req)
+    }
+
+    /// Adds the user's latest place ticket, if any, as the `Place-Ticket` header.
+    fn with_ticket(&self, user: usize, mut req: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+        let ticket = self.crowd.trails[user].lock().as_ref().and_then(|t| {
+            t.ticket
+                .as_deref()
+                .and_then(|t| HeaderValue::from_str(t).ok())
+        });
+        if let Some(value) = ticket {
+            req.headers_mut().insert(PLACE_TICKET, value);
         }
         req
     }
@@ -312,6 +337,7 @@ impl IssuePlan {
         in_flow: bool,
     ) -> Result<Outcome, ErrorKind> {
         let reply = reply.map(|(_, body)| room::parse_issue(body));
+        let outcome = reply.as_ref().map(IssueReply::outcome).map_err(|k| *k);
         match reply {
             Ok(IssueReply::Accepted) => self.definite(user, Final::Accepted, timing, in_flow),
             Ok(IssueReply::SoldOut) => self.definite(user, Final::SoldOut, timing, in_flow),
@@ -321,10 +347,14 @@ impl IssuePlan {
             Ok(IssueReply::Queued {
                 position,
                 poll_after,
+                ticket,
             }) => {
                 let starts = {
                     let mut slot = self.crowd.trails[user].lock();
                     let trail = slot.get_or_insert_with(Box::default);
+                    if ticket.is_some() {
+                        trail.ticket = ticket;
+                    }
                     trail.place(
                         position,
                         true,
@@ -367,7 +397,7 @@ impl IssuePlan {
                 }
             }
         }
-        reply.map(IssueReply::outcome)
+        outcome
     }
 
     fn on_poll(&self, user: usize, reply: Reply<'_>, timing: Timing) -> Result<Outcome, ErrorKind> {
@@ -388,8 +418,12 @@ impl IssuePlan {
             Ok(PollReply::Waiting {
                 position,
                 poll_after,
+                ticket,
             }) => {
                 if let Some(trail) = self.crowd.trails[user].lock().as_mut() {
+                    if ticket.is_some() {
+                        trail.ticket = ticket;
+                    }
                     trail.place(position, false, at, || 0, next_admit);
                     trail.last_poll_after_ms = poll_after.as_millis() as u64;
                 }
@@ -452,12 +486,7 @@ impl Plan for IssuePlan {
             Work::Step(step) => {
                 let user = step.user as usize;
                 match &step.action {
-                    Action::Poll => self.target.request(
-                        Method::GET,
-                        &self.queue_uri,
-                        Some(&self.crowd.users[user].auth),
-                        None,
-                    ),
+                    Action::Poll => self.poll_request(user),
                     Action::Issue => self.issue_request(user, None),
                     Action::IssueWith(token) => self.issue_request(user, Some(token)),
                 }
@@ -509,6 +538,74 @@ impl Plan for IssuePlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
+
+    fn timing(ms: u64) -> Timing {
+        let at = Duration::from_millis(ms);
+        Timing {
+            from: at,
+            sent: at,
+            done: at,
+        }
+    }
+
+    fn ticket_of(req: &Request<Full<Bytes>>) -> Option<&str> {
+        req.headers()
+            .get(PLACE_TICKET)
+            .map(|v| v.to_str().expect("ASCII"))
+    }
+
+    /// The latest place ticket a user was handed (by QUEUED, then by each WAITING)
+    /// goes back with their next poll and issue request; position 0 hands none out and
+    /// the last one stays.
+    #[tokio::test]
+    async fn a_user_sends_back_the_latest_place_ticket() {
+        let target = Target::resolve("http://127.0.0.1:9").await.expect("target");
+        let user = VirtualUser {
+            id: Uuid::new_v4(),
+            auth: HeaderValue::from_static("Bearer t"),
+        };
+        let plan = IssuePlan::new(
+            &target,
+            Uuid::new_v4(),
+            Crowd::new(vec![user]),
+            1,
+            Schedule::AtOnce,
+        );
+        let first = plan.request(&Work::Job(0));
+        assert_eq!(ticket_of(&first), None, "nothing to send yet");
+        let queued =
+            br#"{"result":"QUEUED","position":4,"pollAfterMs":1000,"placeTicket":"first"}"#;
+        plan.answer(Work::Job(0), Ok((StatusCode::OK, queued)), timing(10))
+            .expect("QUEUED");
+        let poll = Work::Step(Step {
+            user: 0,
+            action: Action::Poll,
+        });
+        assert_eq!(ticket_of(&plan.request(&poll)), Some("first"));
+        let waiting =
+            br#"{"status":"WAITING","position":2,"pollAfterMs":1000,"placeTicket":"second"}"#;
+        plan.answer(poll, Ok((StatusCode::OK, waiting)), timing(20))
+            .expect("WAITING");
+        let again = Work::Step(Step {
+            user: 0,
+            action: Action::Issue,
+        });
+        assert_eq!(ticket_of(&plan.request(&again)), Some("second"));
+        let admitted = br#"{"result":"QUEUED","position":0,"pollAfterMs":0}"#;
+        plan.answer(again, Ok((StatusCode::OK, admitted)), timing(30))
+            .expect("QUEUED at 0");
+        let claim = Work::Step(Step {
+            user: 0,
+            action: Action::IssueWith("adm".into()),
+        });
+        let claim = plan.request(&claim);
+        assert_eq!(ticket_of(&claim), Some("second"), "the last one stays");
+        assert_eq!(
+            claim.headers().get(ADMISSION_TOKEN).map(|v| v.as_bytes()),
+            Some(&b"adm"[..])
+        );
+    }
 
     #[test]
     fn issue_answers_parse() {

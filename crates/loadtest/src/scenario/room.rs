@@ -5,7 +5,10 @@
 //! A user answered QUEUED holds one place in line and polls `GET /api/coupons/{id}/queue`
 //! after `pollAfterMs` (plus 0–10 % jitter) until ADMITTED (then issues with the
 //! `Admission-Token` header), SOLD_OUT (their final answer), or EXPIRED / NOT_IN_QUEUE
-//! (then issues again, which rejoins at the back). `IssuePlan` drives the flow; this
+//! (then issues again, which rejoins at the back). Every QUEUED and WAITING answer
+//! carries a place ticket; the user keeps the latest and sends it back as the
+//! `Place-Ticket` header of every poll and issue request, so a server that lost its
+//! line meanwhile puts them back where they stood. `IssuePlan` drives the flow; this
 //! module keeps the pure parts.
 
 use crate::stats::{Outcome, PollStatus};
@@ -63,7 +66,7 @@ pub fn jittered(poll_after: Duration) -> Duration {
 }
 
 /// What an issue request was answered (a 2xx body).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssueReply {
     Accepted,
     SoldOut,
@@ -72,12 +75,14 @@ pub enum IssueReply {
     Queued {
         position: u64,
         poll_after: Duration,
+        /// The place ticket to send back (none at position 0).
+        ticket: Option<Box<str>>,
     },
     Other,
 }
 
 impl IssueReply {
-    pub fn outcome(self) -> Outcome {
+    pub fn outcome(&self) -> Outcome {
         match self {
             Self::Accepted => Outcome::Accepted,
             Self::SoldOut => Outcome::SoldOut,
@@ -97,6 +102,8 @@ struct IssueBody<'a> {
     position: Option<u64>,
     #[serde(default)]
     poll_after_ms: Option<u64>,
+    #[serde(default, borrow)]
+    place_ticket: Option<&'a str>,
 }
 
 /// When the server names no interval: the server's own floor.
@@ -116,6 +123,7 @@ pub fn parse_issue(body: &[u8]) -> IssueReply {
                 poll_after: b
                     .poll_after_ms
                     .map_or(DEFAULT_POLL_AFTER, Duration::from_millis),
+                ticket: b.place_ticket.map(Box::from),
             },
             None => IssueReply::Other,
         },
@@ -126,8 +134,14 @@ pub fn parse_issue(body: &[u8]) -> IssueReply {
 /// What a queue poll was answered (a 2xx body).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PollReply {
-    Waiting { position: u64, poll_after: Duration },
-    Admitted { token: String },
+    Waiting {
+        position: u64,
+        poll_after: Duration,
+        ticket: Option<Box<str>>,
+    },
+    Admitted {
+        token: String,
+    },
     SoldOut,
     Expired,
     NotInQueue,
@@ -158,6 +172,8 @@ struct PollBody<'a> {
     poll_after_ms: Option<u64>,
     #[serde(default)]
     admission_token: Option<String>,
+    #[serde(default, borrow)]
+    place_ticket: Option<&'a str>,
 }
 
 pub fn parse_poll(body: &[u8]) -> PollReply {
@@ -170,6 +186,7 @@ pub fn parse_poll(body: &[u8]) -> PollReply {
             poll_after: b
                 .poll_after_ms
                 .map_or(DEFAULT_POLL_AFTER, Duration::from_millis),
+            ticket: b.place_ticket.map(Box::from),
         },
         ("ADMITTED", _, Some(token)) if !token.is_empty() => PollReply::Admitted { token },
         ("SOLD_OUT", _, _) => PollReply::SoldOut,
@@ -239,6 +256,9 @@ pub struct Trail {
     pub increase_after_us: u64,
     /// The latest-received place in this stay: (position, received µs).
     pub last_seen: Option<(u64, u64)>,
+    /// The place ticket of the latest QUEUED or WAITING answer, sent back with every
+    /// request of the flow (a server that lost its line puts the user back with it).
+    pub ticket: Option<Box<str>>,
     pub gave_up: Option<GaveUp>,
 }
 
@@ -345,7 +365,18 @@ mod tests {
             ),
             IssueReply::Queued {
                 position: 7,
-                poll_after: Duration::from_millis(2500)
+                poll_after: Duration::from_millis(2500),
+                ticket: None,
+            }
+        );
+        assert_eq!(
+            parse_issue(
+                br#"{"result":"QUEUED","position":7,"pollAfterMs":1000,"placeTicket":"p.t.k"}"#
+            ),
+            IssueReply::Queued {
+                position: 7,
+                poll_after: Duration::from_secs(1),
+                ticket: Some("p.t.k".into()),
             }
         );
         assert_eq!(
@@ -355,10 +386,11 @@ mod tests {
         );
         assert_eq!(parse_issue(b"nope"), IssueReply::Other);
         assert_eq!(
-            parse_poll(br#"{"status":"WAITING","position":3,"etaSeconds":1,"beyondStock":false,"pollAfterMs":1000}"#),
+            parse_poll(br#"{"status":"WAITING","position":3,"etaSeconds":1,"beyondStock":false,"pollAfterMs":1000,"placeTicket":"p.t.k"}"#),
             PollReply::Waiting {
                 position: 3,
-                poll_after: Duration::from_secs(1)
+                poll_after: Duration::from_secs(1),
+                ticket: Some("p.t.k".into()),
             }
         );
         assert_eq!(

@@ -1,17 +1,23 @@
 -- One admission step of a coupon's line. Safe to run from every node at once: what is
 -- due comes from the line's own last admission time and the server's clock, and the
 -- script runs alone, so two nodes' steps never admit the same slice twice.
--- KEYS[1] line, KEYS[2] seen, KEYS[3] admitted, KEYS[4] state.
+-- KEYS[1] line, KEYS[2] seen, KEYS[3] admitted, KEYS[4] state, KEYS[5] joined.
 -- ARGV[1] rate per second (decimal string), ARGV[2] burst, ARGV[3] abandon after (ms),
 -- ARGV[4] admission validity (ms), ARGV[5] TTL (ms) of the line's keys, ARGV[6] TTL
 -- (ms) of the state, ARGV[7] the most valid unused admissions there may be after the
--- step (the units left; -1: no cap).
+-- step (the units left; -1: no cap), ARGV[8] re-seeding window (ms).
+-- While the line is being re-seeded (line_generation.lua) nobody is admitted: a waiter
+-- who has not shown their place ticket yet may belong ahead of everyone now in line.
 -- Returns {waiting, admitted_total, abandoned_total, admitted_now}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local line, seen, admitted, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local line, seen, admitted, state, joined = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local _, reseeding = line_generation(state, now, tonumber(ARGV[8]), ARGV[6])
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+if reseeding then
+  burst = 0
+end
 local abandon_after = tonumber(ARGV[3])
 -- Untold, an admission is held as long as a waiter's place would be (the heartbeat
 -- bound), at least the time to claim; the poll that tells its holder restarts it at
@@ -82,7 +88,7 @@ while admitted_now < due do
   if #popped == 0 then
     break
   end
-  local users, grants = {}, {}
+  local users, grants, joins = {}, {}, {}
   for i = 1, #popped, 2 do
     local user = popped[i]
     users[#users + 1] = user
@@ -92,12 +98,17 @@ while admitted_now < due do
     else
       grants[#grants + 1] = valid_until
       grants[#grants + 1] = user
+      -- The order number is the join time x 1024 (line_join.lua): kept until the poll
+      -- that tells the admission reports the wait.
+      joins[#joins + 1] = user
+      joins[#joins + 1] = string.format('%.0f', math.floor(tonumber(popped[i + 1]) / 1024))
       admitted_now = admitted_now + 1
     end
   end
   redis.call('ZREM', seen, unpack(users))
   if #grants > 0 then
     redis.call('ZADD', admitted, unpack(grants))
+    redis.call('HSET', joined, unpack(joins))
   end
 end
 
@@ -113,17 +124,24 @@ else
   abandoned_total = tonumber(redis.call('HGET', state, 'abandoned_total')) or 0
 end
 
--- 3. Forget admissions that expired long ago.
-redis.call('ZREMRANGEBYSCORE', admitted, '-inf', '(' .. (now - expired_kept_ms))
+-- 3. Forget admissions that expired long ago (a slice per step), with the join time of
+-- any that lapsed untold.
+local stale = redis.call('ZRANGEBYSCORE', admitted, '-inf', '(' .. (now - expired_kept_ms),
+  'LIMIT', 0, step)
+if #stale > 0 then
+  redis.call('ZREM', admitted, unpack(stale))
+  redis.call('HDEL', joined, unpack(stale))
+end
 
--- 4. A draining room is off once nobody waits.
+-- 4. A draining room is off once nobody waits (and nobody can still come back).
 local left = redis.call('ZCARD', line)
-if left == 0 and redis.call('HGET', state, 'switch') == '2' then
+if left == 0 and not reseeding and redis.call('HGET', state, 'switch') == '2' then
   redis.call('HSET', state, 'switch', 0)
 end
 
 redis.call('PEXPIRE', line, ARGV[5])
 redis.call('PEXPIRE', seen, ARGV[5])
 redis.call('PEXPIRE', admitted, ARGV[5])
+redis.call('PEXPIRE', joined, ARGV[5])
 redis.call('PEXPIRE', state, ARGV[6])
 return {left, admitted_total, abandoned_total, admitted_now}

@@ -56,3 +56,38 @@ pub async fn cleanup(url: &str, prefixes: &[String]) {
         }
     }
 }
+
+/// A waiting line under `prefix` for the contract suite, re-seeding for the suite's
+/// window, which loses a coupon's line the way a flush or a failover to a replica
+/// without it would: every key of the room deleted (the same line goes on).
+pub async fn line_under_test(
+    url: &str,
+    prefix: &str,
+) -> couponrush_contracts::waiting_line::LineUnderTest {
+    use couponrush_domain::ports::WaitingLine;
+    use futures::FutureExt;
+    use std::sync::Arc;
+    let line = Arc::new(
+        couponrush_redis::RedisWaitingLine::connect(url, prefix)
+            .await
+            .expect("waiting line")
+            .with_reseed_grace(couponrush_contracts::waiting_line::RESEED_GRACE),
+    );
+    let conn = raw(url).await;
+    let lost = line.clone();
+    couponrush_contracts::waiting_line::LineUnderTest {
+        line: line as Arc<dyn WaitingLine>,
+        lose: Box::new(move |coupon| {
+            let (line, mut conn) = (lost.clone(), conn.clone());
+            async move {
+                redis::cmd("DEL")
+                    .arg(line.room_keys(coupon))
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .expect("DEL the room's keys");
+                line as Arc<dyn WaitingLine>
+            }
+            .boxed()
+        }),
+    }
+}

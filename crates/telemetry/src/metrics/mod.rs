@@ -32,6 +32,12 @@ pub const SIZE_BUCKETS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0,
 ];
 
+/// Waiting-room waits in seconds: 100 ms (admitted at the first poll) to 10 min (a
+/// long line at a slow rate); beyond it, the `+Inf` bucket.
+pub const WAIT_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
 /// How often histogram samples are folded into their buckets between scrapes, so an
 /// unscraped process does not accumulate raw samples.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -64,9 +70,13 @@ pub fn install() -> &'static PrometheusHandle {
 }
 
 fn builder() -> PrometheusBuilder {
-    // Every histogram gets buckets (never a summary): by unit suffix, latency otherwise.
+    // Every histogram gets buckets (never a summary): by unit suffix, latency otherwise;
+    // a full name wins over a suffix (the exporter tries full, prefix, suffix in turn).
     PrometheusBuilder::new()
         .set_buckets(LATENCY_BUCKETS)
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(names::ROOM_WAIT_SECONDS.into()), WAIT_BUCKETS)
+        })
         .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_rows".into()), SIZE_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_records".into()), SIZE_BUCKETS))
@@ -138,6 +148,13 @@ mod tests {
         assert!(text.contains("couponrush_gate_reserve_duration_seconds_bucket{le=\"0.0001\"} 0"));
         assert!(text.contains("couponrush_group_commit_batch_rows_bucket{le=\"5\"} 1"));
         assert!(text.contains("couponrush_issue_outcomes_total{result=\"not_active\"} 0"));
+        metrics::histogram!(names::ROOM_WAIT_SECONDS, "coupon" => "c").record(42.0);
+        let text = render();
+        assert!(
+            text.contains("couponrush_room_wait_seconds_bucket{coupon=\"c\",le=\"30\"} 0")
+                && text.contains("couponrush_room_wait_seconds_bucket{coupon=\"c\",le=\"60\"} 1"),
+            "waits have buckets of their own:\n{text}"
+        );
         assert!(
             !text.contains("couponrush_consumer_"),
             "only the serve families"

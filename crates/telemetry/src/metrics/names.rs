@@ -82,6 +82,7 @@ pub const ROOM_ADMITTED_PER_SECOND: &str = "couponrush_room_admitted_per_second"
 pub const ROOM_ADMITTED_TOTAL: &str = "couponrush_room_admitted_total";
 pub const ROOM_ABANDONED_TOTAL: &str = "couponrush_room_abandoned_total";
 pub const ROOM_POLLS_TOTAL: &str = "couponrush_room_polls_total";
+pub const ROOM_WAIT_SECONDS: &str = "couponrush_room_wait_seconds";
 
 /// The `result` label values of [`ISSUE_OUTCOMES_TOTAL`].
 pub const ISSUE_RESULTS: [&str; 7] = [
@@ -159,6 +160,7 @@ pub const FAMILIES: &[Family] = &[
     Family { name: ROOM_ADMITTED_TOTAL, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "Admissions ever given in a coupon's line (shared: every node reports the same total)." },
     Family { name: ROOM_ABANDONED_TOTAL, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "Waiters dropped from a coupon's line for not polling (shared total)." },
     Family { name: ROOM_POLLS_TOTAL, kind: Counter, labels: &["status"], processes: HTTP, help: "Waiting-line polls answered by this node, by the status told." },
+    Family { name: ROOM_WAIT_SECONDS, kind: Histogram, labels: &["coupon"], processes: HTTP, help: "How long admitted waiters waited, from joining the line to the poll that told them ADMITTED (on the line's clock)." },
 ];
 
 /// The families a process of this kind serves.
