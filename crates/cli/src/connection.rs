@@ -23,10 +23,10 @@ use crate::request_limit::{RequestLimit, Turn};
 use crate::serve::RouterService;
 use axum::Router;
 use bytes::{Buf, Bytes, BytesMut};
-use couponrush_telemetry::metrics::Occupancy;
 use couponrush_telemetry::metrics::names::{HTTP_CONNECTIONS_ACTIVE, HTTP_CONNECTIONS_OPEN};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use metrics::Gauge;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
@@ -49,6 +49,10 @@ pub(crate) struct Shared {
     http: http1::Builder,
     /// Sessions that ended parked (the connection stayed open for its next request).
     parked: AtomicU64,
+    /// `couponrush_http_connections_open` / `_active`, looked up once (a lookup per
+    /// connection and session showed in profiles of a rush).
+    open: Gauge,
+    active: Gauge,
 }
 
 impl Shared {
@@ -58,6 +62,8 @@ impl Shared {
             limit,
             http,
             parked: AtomicU64::new(0),
+            open: metrics::gauge!(HTTP_CONNECTIONS_OPEN),
+            active: metrics::gauge!(HTTP_CONNECTIONS_ACTIVE),
         }
     }
 
@@ -92,7 +98,7 @@ pub(crate) async fn drive(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _open = Occupancy::enter(HTTP_CONNECTIONS_OPEN);
+    let _open = Counted::enter(&shared.open);
     // Shared with the session's socket wrapper, so that the session can watch the
     // socket while hyper waits at the gate (see `Session`).
     let stream = Arc::new(stream);
@@ -133,7 +139,7 @@ pub(crate) async fn drive(
 
 /// The turn for the request that woke a parked connection: a free one if there is one
 /// (given back at once if the request needs none), else the request line decides
-/// whether it waits; `None` if the client closed.
+/// whether it waits, parked, for one; `None` if the client closed.
 async fn admit(
     stream: &TcpStream,
     ahead: &Bytes,
@@ -142,6 +148,10 @@ async fn admit(
     let Some(limit) = limit else {
         return Some(Admission::Free);
     };
+    // Taken here, not left for the request to take once hyper has read it: in a rush
+    // every parked connection wakes at once, and a turn merely seen free would be gone
+    // by then, leaving thousands waiting inside hyper (measured: 244 MB instead of
+    // 218 MB at 20,000/s on 10,000 connections).
     if let Some(turn) = limit.try_turn() {
         return Some(Admission::Turn(turn));
     }
@@ -166,7 +176,7 @@ async fn serve_session(
     stop: &mut watch::Receiver<bool>,
     mut stopping: bool,
 ) -> Option<Bytes> {
-    let _active = Occupancy::enter(HTTP_CONNECTIONS_ACTIVE);
+    let _active = Counted::enter(&shared.active);
     let session = Arc::new(Session::new(admission));
     let io = TokioIo::new(Watched {
         ahead,
@@ -216,6 +226,22 @@ async fn serve_session(
     let parts = conn.into_parts();
     let Watched { ahead, .. } = parts.io.into_inner();
     Some(join(parts.read_buf, ahead))
+}
+
+/// One more on a gauge until dropped.
+struct Counted<'a>(&'a Gauge);
+
+impl<'a> Counted<'a> {
+    fn enter(gauge: &'a Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// What to do with a session held at the gate.
