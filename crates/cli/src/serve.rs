@@ -660,6 +660,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn shutdown_does_not_wait_for_a_request_that_never_began() {
+        let limit = RequestLimit::new(4, Duration::from_secs(30));
+        let (addr, _shared, stop, server) = start_limited(quick_router(), Some(limit));
+        // Half a head, then nothing: the connection has a session but no request.
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET /qu").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server stopped without waiting for the client")
+            .unwrap();
+    }
+
+    #[tokio::test]
     async fn a_burst_of_connects_waits_in_the_accept_queue() {
         // Nobody accepts: every handshake has to be held by the kernel's accept queue.
         // A full queue drops the SYN (the client would retry after 1 s, 3 s, ...), so
