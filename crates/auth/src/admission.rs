@@ -2,12 +2,11 @@
 //! valid for tens of seconds. Signed with a key derived from the server secret, so an
 //! admission token is never a valid access token and the other way round.
 
+use crate::labelled_key::LabelledKey;
 use couponrush_domain::ports::AdmissionSigner;
 use couponrush_domain::waiting_room::AdmissionClaim;
 use couponrush_domain::{CouponId, UserId};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -27,24 +26,13 @@ struct AdmissionClaims {
 }
 
 pub struct AdmissionCodec {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    key: LabelledKey,
 }
 
 impl AdmissionCodec {
     pub fn new(secret: &[u8]) -> Self {
-        let key = Sha256::new()
-            .chain_update(b"couponrush admission token v1\0")
-            .chain_update(secret)
-            .finalize();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
-            encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
-            validation,
+            key: LabelledKey::new(b"couponrush admission token v1", secret),
         }
     }
 }
@@ -58,14 +46,11 @@ impl AdmissionSigner for AdmissionCodec {
             generation: claim.generation,
             exp: claim.valid_until_ms.div_euclid(1000) + 1,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 signing of plain claims cannot fail")
+        self.key.sign(&claims)
     }
 
     fn verify(&self, token: &str, coupon: CouponId, user: UserId) -> Option<AdmissionClaim> {
-        let data = jsonwebtoken::decode::<AdmissionClaims>(token, &self.decoding, &self.validation)
-            .ok()?;
-        let claims = data.claims;
+        let claims: AdmissionClaims = self.key.verify(token)?;
         (claims.sub == user.into_uuid() && claims.cpn == coupon.into_uuid()).then_some(
             AdmissionClaim {
                 valid_until_ms: claims.until,

@@ -3,6 +3,7 @@
 
 mod admission;
 mod hash_pool;
+mod labelled_key;
 mod password;
 mod place_ticket;
 mod token;

@@ -4,12 +4,11 @@
 //! own, so a place ticket never passes as an admission or access token, nor the other
 //! way round.
 
+use crate::labelled_key::LabelledKey;
 use couponrush_domain::ports::PlaceSigner;
 use couponrush_domain::waiting_room::Seat;
 use couponrush_domain::{CouponId, UserId};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -27,24 +26,13 @@ struct PlaceClaims {
 }
 
 pub struct PlaceTicketCodec {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    key: LabelledKey,
 }
 
 impl PlaceTicketCodec {
     pub fn new(secret: &[u8]) -> Self {
-        let key = Sha256::new()
-            .chain_update(b"couponrush place ticket v1\0")
-            .chain_update(secret)
-            .finalize();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
-            encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
-            validation,
+            key: LabelledKey::new(b"couponrush place ticket v1", secret),
         }
     }
 }
@@ -58,14 +46,11 @@ impl PlaceSigner for PlaceTicketCodec {
             ord: seat.order,
             exp: expires_at_ms.div_euclid(1000) + 1,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 signing of plain claims cannot fail")
+        self.key.sign(&claims)
     }
 
     fn verify(&self, ticket: &str, coupon: CouponId, user: UserId) -> Option<Seat> {
-        let claims = jsonwebtoken::decode::<PlaceClaims>(ticket, &self.decoding, &self.validation)
-            .ok()?
-            .claims;
+        let claims: PlaceClaims = self.key.verify(ticket)?;
         (claims.sub == user.into_uuid() && claims.cpn == coupon.into_uuid()).then_some(Seat {
             generation: claims.generation,
             order: claims.ord,

@@ -23,6 +23,7 @@ use crate::request_limit::{RequestLimit, Turn};
 use crate::serve::RouterService;
 use axum::Router;
 use bytes::{Buf, Bytes, BytesMut};
+use couponrush_telemetry::metrics::Occupancy;
 use couponrush_telemetry::metrics::names::{HTTP_CONNECTIONS_ACTIVE, HTTP_CONNECTIONS_OPEN};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -98,7 +99,7 @@ pub(crate) async fn drive(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _open = Counted::enter(&shared.open);
+    let _open = Occupancy::of(shared.open.clone());
     // Shared with the session's socket wrapper, so that the session can watch the
     // socket while hyper waits at the gate (see `Session`).
     let stream = Arc::new(stream);
@@ -178,7 +179,7 @@ async fn serve_session(
     stop: &mut watch::Receiver<bool>,
     mut stopping: bool,
 ) -> Option<Bytes> {
-    let _active = Counted::enter(&shared.active);
+    let _active = Occupancy::of(shared.active.clone());
     let session = Arc::new(Session::new(admission));
     let io = TokioIo::new(Watched {
         ahead,
@@ -235,22 +236,6 @@ async fn serve_session(
     Some(join(parts.read_buf, ahead))
 }
 
-/// One more on a gauge until dropped.
-struct Counted<'a>(&'a Gauge);
-
-impl<'a> Counted<'a> {
-    fn enter(gauge: &'a Gauge) -> Self {
-        gauge.increment(1.0);
-        Self(gauge)
-    }
-}
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.decrement(1.0);
-    }
-}
-
 /// What to do with a session held at the gate.
 enum Gate {
     /// Let hyper read the next request, with this turn.
@@ -281,7 +266,7 @@ fn at_gate(stream: &TcpStream, limit: Option<&RequestLimit>, cx: &mut Context<'_
         // hyper meets the end (or the error) when it reads.
         Poll::Ready(Ok(0) | Err(_)) => Gate::Open(Admission::Free),
         Poll::Ready(Ok(_)) => {
-            if !request_path(line.filled()).is_none_or(couponrush_api::waits_for_a_turn) {
+            if !line_waits(line.filled()) {
                 Gate::Open(Admission::Free)
             } else if let Some(turn) = limit.try_turn() {
                 Gate::Open(Admission::Turn(turn))
@@ -351,17 +336,22 @@ fn join(first: Bytes, second: Bytes) -> Bytes {
 }
 
 /// Whether the next request on the connection waits for a turn, from its request line
-/// (in `ahead`, else peeked at on the socket); `None` if the client closed. A line that
-/// cannot be read whole here counts as waiting: the turn is the safe side.
+/// (in `ahead`, else peeked at on the socket); `None` if the client closed.
 async fn next_request_waits(stream: &TcpStream, ahead: &Bytes) -> Option<bool> {
     if !ahead.is_empty() {
-        return Some(request_path(ahead).is_none_or(couponrush_api::waits_for_a_turn));
+        return Some(line_waits(ahead));
     }
     let mut line = [0u8; 256];
     match stream.peek(&mut line).await {
         Ok(0) | Err(_) => None,
-        Ok(n) => Some(request_path(&line[..n]).is_none_or(couponrush_api::waits_for_a_turn)),
+        Ok(n) => Some(line_waits(&line[..n])),
     }
+}
+
+/// Whether the request whose first bytes are `head` waits for a turn. A line that
+/// cannot be read whole counts as waiting: the turn is the safe side.
+fn line_waits(head: &[u8]) -> bool {
+    request_path(head).is_none_or(couponrush_api::waits_for_a_turn)
 }
 
 /// The path of an HTTP/1 request line (`METHOD SP /path?query SP VERSION`), if `head`

@@ -165,53 +165,56 @@ impl hyper::service::Service<Request<Incoming>> for RouterService {
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let in_progress = self.session.begin(!request.body().is_end_stream());
+        let has_body = !request.body().is_end_stream();
+        let in_progress = self.session.begin(has_body);
         let mut request = detach_head(request).map(|body| {
             axum::body::Body::new(ReadToEnd {
                 body,
-                session: Some(in_progress.session().clone()),
+                session: has_body.then(|| in_progress.session().clone()),
             })
         });
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let router = self.router.clone();
-        let admission = self.session.take_admission();
         let answer = |response: Response| {
             response.map(|body| Answer {
                 body,
                 _in_progress: in_progress,
             })
         };
-        let Some(limit) = self
-            .limit
-            .as_ref()
-            .filter(|_| couponrush_api::waits_for_a_turn(request.uri().path()))
-        else {
-            // A turn taken for it (the peeked path said so) is given back here.
-            drop(admission);
-            return Box::pin(async move { Ok(answer(router.oneshot(request).await?)) });
-        };
-        let turn = match admission {
+        let turn = match self.session.take_admission() {
+            // Decided before hyper read it, from the same path (see `connection`).
+            Some(Admission::Free) => None,
             Some(Admission::Turn(turn)) => Some(turn),
             Some(Admission::Refused) => {
                 let busy = crate::request_limit::busy(&request);
                 return Box::pin(async move { Ok(answer(busy)) });
             }
-            Some(Admission::Free) | None => limit.try_turn(),
+            // Read with no decision (a pipelining client's next request): decided here.
+            None => match self
+                .limit
+                .as_ref()
+                .filter(|_| couponrush_api::waits_for_a_turn(request.uri().path()))
+            {
+                None => None,
+                Some(limit) => match limit.try_turn() {
+                    Some(turn) => Some(turn),
+                    None => {
+                        let limit = limit.clone();
+                        return Box::pin(async move {
+                            let Some(turn) = limit.wait_turn().await else {
+                                return Ok(answer(crate::request_limit::busy(&request)));
+                            };
+                            // Boxed apart: the waiting future stays small.
+                            let response = Box::pin(router.oneshot(request)).await?;
+                            drop(turn);
+                            Ok(answer(response))
+                        });
+                    }
+                },
+            },
         };
-        if let Some(turn) = turn {
-            return Box::pin(async move {
-                let response = router.oneshot(request).await?;
-                drop(turn);
-                Ok(answer(response))
-            });
-        }
-        let limit = limit.clone();
         Box::pin(async move {
-            let Some(turn) = limit.wait_turn().await else {
-                return Ok(answer(crate::request_limit::busy(&request)));
-            };
-            // Boxed apart: the waiting future stays small.
-            let response = Box::pin(router.oneshot(request)).await?;
+            let response = router.oneshot(request).await?;
             drop(turn);
             Ok(answer(response))
         })
@@ -249,18 +252,9 @@ impl HttpBody for Answer {
 /// connection is not parked (hyper would still have to read or discard the rest).
 struct ReadToEnd {
     body: Incoming,
-    /// Present until the end was reached (or the body had none).
+    /// Present until the end was reached; absent for a request without a body (its
+    /// session never counted it as unread).
     session: Option<Arc<Session>>,
-}
-
-impl ReadToEnd {
-    fn check_end(&mut self) {
-        if self.body.is_end_stream()
-            && let Some(session) = self.session.take()
-        {
-            session.body_read();
-        }
-    }
 }
 
 impl HttpBody for ReadToEnd {
@@ -272,14 +266,13 @@ impl HttpBody for ReadToEnd {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => {
-                if let Some(session) = self.session.take() {
-                    session.body_read();
-                }
-            }
-            Poll::Ready(Some(Ok(_))) => self.check_end(),
-            _ => {}
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => self.body.is_end_stream(),
+            _ => false,
+        };
+        if ended && let Some(session) = self.session.take() {
+            session.body_read();
         }
         polled
     }
@@ -596,6 +589,21 @@ mod tests {
         stream.write_all(b"ee").await.unwrap();
         let answer = read_response(&mut stream).await;
         assert!(answer.ends_with("threedone"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_a_handler_reads_leaves_the_connection_parkable() {
+        let (addr, shared, _stop, _server) = start(quick_router());
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        for parks in 1..=2 {
+            // The handler reads the (empty) body to its end.
+            stream
+                .write_all(b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            assert!(read_response(&mut stream).await.ends_with("\r\n\r\ndone"));
+            parked(&shared, parks).await;
+        }
     }
 
     #[tokio::test]

@@ -26,3 +26,14 @@ local function line_generation(state, now, grace_ms, state_ttl)
   return now, grace_ms > 0
 end
 
+
+-- Puts back a waiter who shows a place of a lost generation, at its order number:
+-- ahead of everyone who joined since (their numbers are larger). A line again: an OFF
+-- switch becomes DRAINING, so newcomers queue behind it.
+local function reseat(line, state, user, order)
+  redis.call('ZADD', line, order, user)
+  local switch = redis.call('HGET', state, 'switch')
+  if not switch or switch == '0' then
+    redis.call('HSET', state, 'switch', 2)
+  end
+end

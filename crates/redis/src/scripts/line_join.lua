@@ -20,15 +20,9 @@ local order = redis.call('ZSCORE', KEYS[1], user)
 if not order then
   local seat_gen = tonumber(ARGV[5])
   if not until_ms and seat_gen > 0 and seat_gen < gen then
-    -- Absent, with a place of a line lost since: back at its order number, ahead of
-    -- everyone who joined since (their numbers are larger). A line again: newcomers
-    -- queue behind it, so an OFF switch drains.
+    -- Absent, with a place of a line lost since (line_generation.lua).
     order = ARGV[6]
-    redis.call('ZADD', KEYS[1], order, user)
-    local switch = redis.call('HGET', KEYS[4], 'switch')
-    if not switch or switch == '0' then
-      redis.call('HSET', KEYS[4], 'switch', 2)
-    end
+    reseat(KEYS[1], KEYS[4], user, order)
   else
     -- Newcomer, or back after an admission that expired or was used: to the back.
     -- Order numbers come from a counter rather than the clock alone: two joins in the

@@ -41,14 +41,9 @@ if not order then
   if not (seat_gen > 0 and seat_gen < gen) then
     return {3, 0, -1, gen, 0}
   end
-  -- Absent, with a place of a line lost since: back at its order number (see
-  -- line_join.lua).
+  -- Absent, with a place of a line lost since (line_generation.lua).
   order = ARGV[6]
-  redis.call('ZADD', KEYS[1], order, user)
-  local switch = redis.call('HGET', KEYS[4], 'switch')
-  if not switch or switch == '0' then
-    redis.call('HSET', KEYS[4], 'switch', 2)
-  end
+  reseat(KEYS[1], KEYS[4], user, order)
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   redis.call('PEXPIRE', KEYS[4], ARGV[3])
