@@ -7,7 +7,7 @@
 //! no API, on its admin port (`metrics_bind`, with `/health`).
 
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::instrumented::{
     InstrumentedGate, InstrumentedHasher, InstrumentedLimiter, InstrumentedLog,
 };
@@ -274,7 +274,7 @@ impl ApiNode {
             _error_tracking: config.start_error_tracking("api")?,
             listener,
             router: couponrush_api::router(state),
-            request_limit: config.request_limit(),
+            request_limit: config.request_limit(Role::Api),
             store,
             log,
             reconciling,

@@ -7,7 +7,7 @@
 //! commits, the database closes. Metrics are served at `/metrics` on the same port.
 
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::instrumented::{
     InstrumentedGate, InstrumentedHasher, InstrumentedLimiter, InstrumentedLog,
 };
@@ -132,7 +132,7 @@ impl EmbeddedApp {
             _error_tracking: config.start_error_tracking("embedded")?,
             listener,
             router: couponrush_api::router(state),
-            request_limit: config.request_limit(),
+            request_limit: config.request_limit(Role::Embedded),
             store,
             writer_store,
             writer,
