@@ -304,7 +304,9 @@ pub enum RateStep {
 /// AIMD in the spirit of TCP congestion control and Netflix's concurrency limits:
 /// grow by half while the admitted requests' p95 stays under half the target (slow
 /// start), additively while it stays under the target, cut multiplicatively when it
-/// passes it.
+/// passes it. [`Controller::decide`] adds what AIMD alone lacks: latency the room does
+/// not cause (another event on the same nodes, a slow disk) is not cut down to the
+/// floor, see [`ControlMemory`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Controller {
     pub target_p95: Duration,
@@ -324,6 +326,51 @@ impl Controller {
         }
     }
 
+    /// The step for one window's p95, remembering the cuts that came before it. Once
+    /// [`CUTS_BEFORE_JUDGING`] cuts in a row have not brought the p95 under
+    /// [`HELPED_BELOW`] of what it was before them, the latency is not the room's doing:
+    /// the rate is held, and that latency (with [`TOLERANCE_MARGIN`]) becomes the
+    /// target until the p95 is back under the configured one. Around it the rate grows
+    /// and is cut as usual, so it settles where the admitted requests add no more
+    /// latency of their own, instead of at the floor for as long as the other load
+    /// lasts.
+    pub fn decide(&self, p95: Option<Duration>, memory: &mut ControlMemory) -> RateStep {
+        let Some(p) = p95 else {
+            return RateStep::Keep;
+        };
+        if p <= self.target_p95 {
+            // The latency went: the configured target rules again.
+            memory.tolerated = None;
+        }
+        let target = memory
+            .tolerated
+            .map_or(self.target_p95, |t| t.max(self.target_p95));
+        if p > target {
+            let cuts_did_not_help = memory.cuts >= CUTS_BEFORE_JUDGING
+                && memory
+                    .before_cuts
+                    .is_some_and(|before| p.as_secs_f64() >= before.as_secs_f64() * HELPED_BELOW);
+            if cuts_did_not_help {
+                memory.tolerated = Some(p.mul_f64(TOLERANCE_MARGIN));
+                memory.cuts = 0;
+                memory.before_cuts = None;
+                return RateStep::Keep;
+            }
+            if memory.cuts == 0 {
+                memory.before_cuts = Some(p);
+            }
+            memory.cuts += 1;
+            return RateStep::Cut;
+        }
+        memory.cuts = 0;
+        memory.before_cuts = None;
+        if p * 2 < target {
+            RateStep::Probe
+        } else {
+            RateStep::Grow
+        }
+    }
+
     /// The next rate for `step`, within `bounds`; a room with no rate yet starts at the
     /// floor (the controller finds the rest).
     pub fn next(&self, rate: f64, step: RateStep, bounds: RateBounds) -> f64 {
@@ -334,6 +381,33 @@ impl Controller {
             RateStep::Grow => rate + bounds.max * self.grow_share,
             RateStep::Cut => rate * self.cut_factor,
         })
+    }
+}
+
+/// Cuts in a row before the controller asks whether they helped: three cuts of 0.7
+/// leave a third of the rate, which lowers any latency the room causes.
+pub const CUTS_BEFORE_JUDGING: u32 = 3;
+/// Cuts helped when the p95 fell under this share of what it was before them.
+pub const HELPED_BELOW: f64 = 0.8;
+/// Latency the room does not cause is tolerated up to this much above it.
+pub const TOLERANCE_MARGIN: f64 = 1.25;
+
+/// What the controller remembers of one room between windows (per process, like the
+/// p95 it is told).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct ControlMemory {
+    /// Cuts in a row, and the p95 before the first of them.
+    cuts: u32,
+    before_cuts: Option<Duration>,
+    /// Latency found not to be the room's doing, tolerated as the target.
+    tolerated: Option<Duration>,
+}
+
+impl ControlMemory {
+    /// The latency the controller tolerates as its target, when it found one the
+    /// room does not cause.
+    pub fn tolerated(&self) -> Option<Duration> {
+        self.tolerated
     }
 }
 
@@ -382,6 +456,59 @@ mod tests {
         assert_eq!(e.eta_seconds, None);
         assert!(!estimate(100, 50.0, Some(100)).beyond_stock);
         assert_eq!(estimate(5, 0.0, None).eta_seconds, None, "no rate, no ETA");
+    }
+
+    #[test]
+    fn latency_that_cuts_do_not_lower_is_tolerated_instead_of_cut_to_the_floor() {
+        let c = Controller {
+            target_p95: Duration::from_millis(50),
+            grow_share: 0.05,
+            cut_factor: 0.7,
+        };
+        let ms = |n| Some(Duration::from_millis(n));
+        let mut m = ControlMemory::default();
+        // Another load drives the p95 to 150 ms whatever the room admits.
+        for _ in 0..CUTS_BEFORE_JUDGING {
+            assert_eq!(c.decide(ms(150), &mut m), RateStep::Cut);
+        }
+        assert_eq!(
+            c.decide(ms(145), &mut m),
+            RateStep::Keep,
+            "three cuts did not help"
+        );
+        assert_eq!(
+            m.tolerated(),
+            Some(Duration::from_millis(145).mul_f64(TOLERANCE_MARGIN))
+        );
+        // Around the tolerated latency the rate grows and is cut as usual.
+        assert_eq!(c.decide(ms(150), &mut m), RateStep::Grow);
+        assert_eq!(
+            c.decide(ms(190), &mut m),
+            RateStep::Cut,
+            "the room's own latency"
+        );
+        assert_eq!(c.decide(ms(120), &mut m), RateStep::Grow);
+        // The other load goes: the configured target rules again.
+        assert_eq!(c.decide(ms(20), &mut m), RateStep::Probe);
+        assert_eq!(m.tolerated(), None);
+        assert_eq!(c.decide(ms(80), &mut m), RateStep::Cut);
+    }
+
+    #[test]
+    fn latency_that_cuts_lower_is_cut_as_long_as_it_stays_above_the_target() {
+        let c = Controller {
+            target_p95: Duration::from_millis(50),
+            grow_share: 0.05,
+            cut_factor: 0.7,
+        };
+        let ms = |n| Some(Duration::from_millis(n));
+        let mut m = ControlMemory::default();
+        for p in [300, 200, 150, 110, 90, 70] {
+            assert_eq!(c.decide(ms(p), &mut m), RateStep::Cut, "p95 {p} ms");
+        }
+        assert_eq!(m.tolerated(), None);
+        assert_eq!(c.decide(ms(40), &mut m), RateStep::Grow);
+        assert_eq!(c.decide(None, &mut m), RateStep::Keep);
     }
 
     #[test]

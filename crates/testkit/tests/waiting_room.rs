@@ -358,6 +358,80 @@ async fn embedded_auto_room_turns_on_under_latency_and_off_after_draining() {
     app.stop().await;
 }
 
+/// One user through the room: join, poll as told until admitted, claim.
+async fn through_the_room(app: &TestApp, coupon: Uuid) {
+    let token = app.mint_user().1;
+    let joined = app.issue(&token, coupon).await;
+    assert_eq!(joined.str("result"), "QUEUED", "{:?}", joined.body);
+    loop {
+        let r = app.queue(&token, coupon).await;
+        match r.str("status") {
+            "ADMITTED" => {
+                let claimed = app
+                    .issue_admitted(&token, coupon, r.str("admissionToken"))
+                    .await;
+                assert_eq!(claimed.status, StatusCode::ACCEPTED, "{:?}", claimed.body);
+                return;
+            }
+            "WAITING" => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("unexpected {other}: {:?}", r.body),
+        }
+    }
+}
+
+/// Latency the room does not cause is not cut down to the floor. Every commit here
+/// waits 100 ms (`batch_max_wait_ms`) whatever the room admits, against a target of
+/// 30 ms: AIMD alone would cut the rate by 0.7 every window, to the floor (1/s) within
+/// a dozen windows and for as long as that latency lasts. The controller cuts three
+/// times, sees that the cuts did not lower the p95, and holds a rate instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_controller_holds_a_rate_under_latency_the_room_does_not_cause() {
+    let app = TestApp::spawn_in(tempfile::tempdir().unwrap(), |c| {
+        c.batch_max_wait_ms = 100;
+        c.room_window_ms = 250;
+        c.room_target_p95_ms = 30;
+    })
+    .await;
+    let coupon = create(&app, &room_coupon(100_000, "ALWAYS", "FIFO", None)).await;
+    // Start the rate at 40/s (a floor of 40), then let it go down to 1/s.
+    let r = app
+        .configure_room(coupon, &json!({"minRate": 40.0, "maxRate": 40.0}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let r = app
+        .configure_room(coupon, &json!({"minRate": 1.0, "maxRate": 40.0}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // Users go through the room without a pause, 24 at a time, for 20 windows.
+    let until = Instant::now() + Duration::from_secs(5);
+    let workers = (0..24).map(|_| async {
+        while Instant::now() < until {
+            through_the_room(&app, coupon).await;
+        }
+    });
+    let mut rates = Vec::new();
+    let watch = async {
+        while Instant::now() < until {
+            let view = app.room_state(coupon).await;
+            rates.push(view.body["admissionRate"].as_f64().unwrap_or(0.0));
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    futures::future::join(futures::future::join_all(workers), watch).await;
+    eprintln!("admission rate every 250 ms: {rates:?}");
+    let last = rates[rates.len().saturating_sub(4)..].to_vec();
+    assert!(
+        rates.iter().any(|&r| r < 40.0),
+        "the latency above the target was cut at first: {rates:?}"
+    );
+    assert!(
+        last.iter().all(|&r| r >= 8.0),
+        "held well above the floor of 1/s at the end: {rates:?}"
+    );
+    app.stop().await;
+}
+
 /// Many requests at once for one coupon on one node turn its AUTO room on from the
 /// request path (the opening second cannot wait for a window), and the other node
 /// queues too from its next tick.

@@ -25,8 +25,8 @@ use crate::services::Ports;
 use crate::services::issuing::{Answered, IssueError, Issuing};
 use crate::services::single_flight::SingleFlight;
 use crate::waiting_room::{
-    AdmissionClaim, AutoThresholds, Controller, Pace, Place, PrequeueOrder, RateBounds, RateStep,
-    RoomMode, RoomSwitch, Seat, SharedRoom, WaitEstimate, estimate,
+    AdmissionClaim, AutoThresholds, ControlMemory, Controller, Pace, Place, PrequeueOrder,
+    RateBounds, RateStep, RoomMode, RoomSwitch, Seat, SharedRoom, WaitEstimate, estimate,
 };
 use futures::FutureExt;
 use parking_lot::Mutex;
@@ -153,6 +153,7 @@ struct Control {
     calm_since: Option<Instant>,
     shuffled: bool,
     last: Option<RoomReport>,
+    memory: ControlMemory,
 }
 
 impl View {
@@ -173,6 +174,7 @@ impl View {
                 calm_since: None,
                 shuffled: false,
                 last: None,
+                memory: ControlMemory::default(),
             }),
         }
     }
@@ -642,7 +644,15 @@ impl WaitingRoom {
             let mut step = if lagging {
                 RateStep::Cut
             } else {
-                s.controller.step(p95)
+                let mut control = view.control.lock();
+                let was = control.memory.tolerated();
+                let step = s.controller.decide(p95, &mut control.memory);
+                let now_tolerated = control.memory.tolerated();
+                drop(control);
+                if now_tolerated != was {
+                    tracing::info!(coupon_id = %c, tolerated_p95_ms = now_tolerated.map(|t| t.as_millis() as u64), p95_ms = p95.map(|p| p.as_millis() as u64), "admission controller: latency the room does not cause (cuts did not lower it) is tolerated as the target; none: the configured target again");
+                }
+                step
             };
             let line_was_empty = view.control.lock().last.is_none_or(|r| r.waiting == 0);
             if line_was_empty && matches!(step, RateStep::Grow | RateStep::Probe) {
