@@ -431,10 +431,10 @@ impl Config {
 
     /// Requests a process of `role` works on at once (0: no limit). Unset, the bound
     /// follows what a turn holds. In embedded mode a request holds its turn through a
-    /// group commit of a few milliseconds, and 256 turns keep the writer's batches as
-    /// full as 1,024 did while holding less (a 20,000/s event on 10,000 connections
-    /// peaked at 179 MB instead of 217 MB, with the same requests per second; README,
-    /// "Figures"). An api node's request holds its turn through the broker's `acks=all`
+    /// group commit of a few milliseconds, and 256 turns keep the writer busy while
+    /// holding less (three 20,000/s events on 10,000 connections peaked at 177 MB
+    /// instead of 217 MB, at 9,945 against 11,101 req/s paired, 11,107 in the bench
+    /// after; docs/ARCHITECTURE.md, "Memory"). An api node's request holds its turn through the broker's `acks=all`
     /// and a Redis round trip, and turns ÷ that latency bounds its throughput, so it
     /// keeps 1,024: its memory stays under 130 MB either way, and at 256 its figures on
     /// this box were within the noise of 1,024's (rush 15,379 against 16,609 req/s).

@@ -23,7 +23,7 @@ use couponrush_consumer::{
 };
 use couponrush_domain::ports::{CouponStore, IssuePersister, RateLimiter};
 use couponrush_domain::services::{
-    CouponRush, Ports, Reconciler, Sessions, SignupError, WaitingRoom,
+    CouponRush, Ports, Reconciler, Sessions, SettledCoupons, SignupError, WaitingRoom,
 };
 use couponrush_domain::{CouponStatus, Password, Username};
 use couponrush_kafka::{KafkaConfig, KafkaLog, KafkaLogDrain};
@@ -339,6 +339,8 @@ impl PeriodicReconcile {
         let mut tick = tokio::time::interval(self.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await; // the first tick is now: give the node a period to settle
+        // A coupon whose event is under way waits for a quiet pass (ten at most).
+        let mut settled = SettledCoupons::new(10);
         loop {
             tick.tick().await;
             let lease = couponrush_redis::lease::try_lease(
@@ -362,7 +364,9 @@ impl PeriodicReconcile {
                     .coupons
                     .list_coupons_with_status(CouponStatus::Active)
                     .await?;
-                self.reconciler.reconcile(&coupons, true).await
+                self.reconciler
+                    .reconcile_settled(&coupons, &mut settled)
+                    .await
             };
             match pass.await {
                 Ok(reports) => {
@@ -377,6 +381,7 @@ impl PeriodicReconcile {
                     returned.increment(given);
                     tracing::info!(
                         coupons = reports.len(),
+                        deferred = settled.deferred(),
                         stranded = found,
                         parked = kept,
                         returned = given,

@@ -19,7 +19,7 @@ pub use coupon_cache::CouponCache;
 pub use gate_seeding::{GateSeeding, SeedError};
 pub use issuing::{Answered, CouponStats, IssueError, Issuing};
 pub use pipeline::Pipeline;
-pub use reconciling::{Reconciler, Reconciliation};
+pub use reconciling::{Reconciler, Reconciliation, SettledCoupons};
 pub use sessions::{IssuedRefresh, Refreshed, SessionError, Sessions};
 pub use waiting_room::{QueueStatus, Queued, RoomAnswer, RoomReport, RoomSettings, WaitingRoom};
 pub use wallet::{UseError, Wallet};

@@ -174,5 +174,77 @@ impl Reconciler {
     }
 }
 
+/// Which coupons a periodic pass reconciles now. A coupon whose gate's holders changed
+/// since the last pass has an event under way: reconciling it then lists every holder
+/// in the gate, drains the log while the consumers are busiest and reads all its rows
+/// twice (during a sustained run on 10,000 connections, a pass read 435,833 rows in
+/// 3.2 s and the run's worst per-second p99 was 770 ms against 397 ms without passes).
+/// Nothing is lost by waiting: a stranded unit is only missed once the stock runs out,
+/// and then the holders stop changing, so the next pass takes the coupon. A coupon
+/// deferred `max_deferrals` passes in a row (one issued at a trickle all day) is
+/// reconciled anyway. `couponrush reconcile`, asked for by an operator, does not wait.
+#[derive(Debug)]
+pub struct SettledCoupons {
+    /// Gate holders at the last pass, and passes deferred in a row since.
+    seen: HashMap<CouponId, (Option<u64>, u32)>,
+    max_deferrals: u32,
+}
+
+impl SettledCoupons {
+    pub fn new(max_deferrals: u32) -> Self {
+        Self {
+            seen: HashMap::new(),
+            max_deferrals,
+        }
+    }
+
+    /// Whether `coupon`, whose gate holds `holders` now, is reconciled in this pass. A
+    /// coupon seen for the first time counts as changed.
+    pub fn settled(&mut self, coupon: CouponId, holders: Option<u64>) -> bool {
+        let first_sight = !self.seen.contains_key(&coupon);
+        let (last, deferred) = self.seen.entry(coupon).or_insert((holders, 0));
+        let quiet = !first_sight && *last == holders;
+        *last = holders;
+        if quiet || *deferred >= self.max_deferrals {
+            *deferred = 0;
+            true
+        } else {
+            *deferred += 1;
+            false
+        }
+    }
+
+    /// Coupons left for a later pass by the last one.
+    pub fn deferred(&self) -> usize {
+        self.seen.values().filter(|(_, d)| *d > 0).count()
+    }
+
+    /// Forgets coupons that are no longer offered (not in `kept`).
+    pub fn retain(&mut self, kept: &HashSet<CouponId>) {
+        self.seen.retain(|id, _| kept.contains(id));
+    }
+}
+
+impl Reconciler {
+    /// A periodic pass: reconciles (and gives back) only the coupons of `coupons` that
+    /// `settled` lets through now (see [`SettledCoupons`]); the others are left out of
+    /// this pass's reports and looked at in a later pass.
+    pub async fn reconcile_settled(
+        &self,
+        coupons: &[Coupon],
+        settled: &mut SettledCoupons,
+    ) -> Result<Vec<Reconciliation>, StoreError> {
+        let mut now = Vec::with_capacity(coupons.len());
+        for coupon in coupons {
+            let holders = self.gate.stats(coupon.id).await?.map(|g| g.holders);
+            if settled.settled(coupon.id, holders) {
+                now.push(coupon.clone());
+            }
+        }
+        settled.retain(&coupons.iter().map(|c| c.id).collect());
+        self.reconcile(&now, true).await
+    }
+}
+
 #[cfg(test)]
 mod tests;

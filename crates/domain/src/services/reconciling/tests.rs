@@ -270,3 +270,32 @@ async fn parked_holders_are_read_after_the_drain_and_before_the_rows() {
         ["rows", "drain", "parked", "rows"]
     );
 }
+
+#[test]
+fn a_coupon_whose_holders_change_waits_for_a_quiet_pass_or_the_bound() {
+    let mut settled = SettledCoupons::new(3);
+    let busy = CouponId::new();
+    let quiet = CouponId::new();
+    // First sight: both count as changed.
+    assert!(!settled.settled(busy, Some(10)));
+    assert!(!settled.settled(quiet, Some(5)));
+    assert!(
+        settled.settled(quiet, Some(5)),
+        "unchanged since the last pass"
+    );
+    assert!(settled.settled(quiet, Some(5)));
+    // An event under way: deferred, then taken at the bound of three deferrals.
+    assert!(!settled.settled(busy, Some(20)));
+    assert!(!settled.settled(busy, Some(30)));
+    assert!(
+        settled.settled(busy, Some(40)),
+        "deferred three passes in a row"
+    );
+    assert!(!settled.settled(busy, Some(50)));
+    // Sold out: the holders stop changing, the next pass takes it.
+    assert!(settled.settled(busy, Some(50)));
+    // A gate that lost the coupon and then had it again counts as changed.
+    assert!(!settled.settled(quiet, None));
+    assert!(settled.settled(quiet, None));
+    assert!(!settled.settled(quiet, Some(5)));
+}
