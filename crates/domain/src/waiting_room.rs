@@ -458,13 +458,18 @@ mod tests {
         assert_eq!(estimate(5, 0.0, None).eta_seconds, None, "no rate, no ETA");
     }
 
-    #[test]
-    fn latency_that_cuts_do_not_lower_is_tolerated_instead_of_cut_to_the_floor() {
-        let c = Controller {
-            target_p95: Duration::from_millis(50),
+    /// The controller as configured by default, with a target of `target_ms`.
+    fn controller(target_ms: u64) -> Controller {
+        Controller {
+            target_p95: Duration::from_millis(target_ms),
             grow_share: 0.05,
             cut_factor: 0.7,
-        };
+        }
+    }
+
+    #[test]
+    fn latency_that_cuts_do_not_lower_is_tolerated_instead_of_cut_to_the_floor() {
+        let c = controller(50);
         let ms = |n| Some(Duration::from_millis(n));
         let mut m = ControlMemory::default();
         // Another load drives the p95 to 150 ms whatever the room admits.
@@ -496,11 +501,7 @@ mod tests {
 
     #[test]
     fn latency_that_cuts_lower_is_cut_as_long_as_it_stays_above_the_target() {
-        let c = Controller {
-            target_p95: Duration::from_millis(50),
-            grow_share: 0.05,
-            cut_factor: 0.7,
-        };
+        let c = controller(50);
         let ms = |n| Some(Duration::from_millis(n));
         let mut m = ControlMemory::default();
         for p in [300, 200, 150, 110, 90, 70] {
@@ -513,11 +514,7 @@ mod tests {
 
     #[test]
     fn the_controller_grows_additively_and_cuts_multiplicatively_within_bounds() {
-        let c = Controller {
-            target_p95: Duration::from_millis(100),
-            grow_share: 0.05,
-            cut_factor: 0.7,
-        };
+        let c = controller(100);
         let bounds = RateBounds::new(10.0, 1000.0).unwrap();
         assert_eq!(c.step(Some(Duration::from_millis(20))), RateStep::Probe);
         assert_eq!(c.step(Some(Duration::from_millis(70))), RateStep::Grow);
