@@ -25,7 +25,7 @@ use couponrush_domain::ports::{CouponStore, IssuePersister, RateLimiter};
 use couponrush_domain::services::{
     CouponRush, Ports, Reconciler, Sessions, SettledCoupons, SignupError, WaitingRoom,
 };
-use couponrush_domain::{CouponStatus, Password, Username};
+use couponrush_domain::{CouponId, CouponStatus, Password, StoreError, Username};
 use couponrush_kafka::{KafkaConfig, KafkaLog, KafkaLogDrain};
 use couponrush_mysql::MysqlStore;
 use couponrush_redis::{
@@ -34,6 +34,7 @@ use couponrush_redis::{
 use couponrush_telemetry::error_tracking::ErrorTracking;
 use couponrush_telemetry::metrics::names::{self, REDIS_ERRORS_TOTAL};
 use couponrush_telemetry::metrics::{self as telemetry_metrics, PoolSampler, Process};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -341,6 +342,9 @@ impl PeriodicReconcile {
         tick.tick().await; // the first tick is now: give the node a period to settle
         // A coupon whose event is under way waits for a quiet pass (ten at most).
         let mut settled = SettledCoupons::new(10);
+        // Parked units by coupon, from the last pass that looked at it: a deferred
+        // coupon's parked units are still there (only a replay frees them).
+        let mut parked_by_coupon: HashMap<CouponId, usize> = HashMap::new();
         loop {
             tick.tick().await;
             let lease = couponrush_redis::lease::try_lease(
@@ -364,14 +368,21 @@ impl PeriodicReconcile {
                     .coupons
                     .list_coupons_with_status(CouponStatus::Active)
                     .await?;
-                self.reconciler
+                let reports = self
+                    .reconciler
                     .reconcile_settled(&coupons, &mut settled)
-                    .await
+                    .await?;
+                Ok::<_, StoreError>((coupons, reports))
             };
             match pass.await {
-                Ok(reports) => {
+                Ok((coupons, reports)) => {
+                    let active: HashSet<CouponId> = coupons.iter().map(|c| c.id).collect();
+                    parked_by_coupon.retain(|id, _| active.contains(id));
+                    for r in &reports {
+                        parked_by_coupon.insert(r.coupon, r.parked.len());
+                    }
                     let found: usize = reports.iter().map(|r| r.stranded.len()).sum();
-                    let kept: usize = reports.iter().map(|r| r.parked.len()).sum();
+                    let kept: usize = parked_by_coupon.values().sum();
                     let given: u64 = reports.iter().map(|r| r.returned).sum();
                     #[allow(clippy::cast_precision_loss)] // far below 2^53
                     {

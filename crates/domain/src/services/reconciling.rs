@@ -26,7 +26,8 @@
 //! user. Step 3 comes before step 4 because a replay writes the row before it marks the
 //! event replayed: a record replayed meanwhile is seen as parked or as a row, never as
 //! neither. A coupon with a parked unit is looked at (one drain) on every pass until the
-//! replay; dead letters are rare, so that is cheap.
+//! replay (a periodic pass waits while its event is under way, see [`SettledCoupons`]);
+//! dead letters are rare, so that is cheap.
 
 use crate::coupon::Coupon;
 use crate::error::StoreError;
