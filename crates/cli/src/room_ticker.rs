@@ -5,7 +5,7 @@
 use couponrush_domain::services::{RoomReport, WaitingRoom};
 use couponrush_telemetry::metrics::names::{
     ROOM_ABANDONED_TOTAL, ROOM_ADMISSION_RATE, ROOM_ADMITTED_PER_SECOND, ROOM_ADMITTED_TOTAL,
-    ROOM_STATE, ROOM_WAITING,
+    ROOM_STATE, ROOM_TARGET_P95_SECONDS, ROOM_WAITING,
 };
 use tokio::task::JoinHandle;
 
@@ -79,6 +79,8 @@ fn publish(r: &RoomReport) {
     metrics::gauge!(ROOM_WAITING, "coupon" => coupon.clone()).set(r.waiting as f64);
     metrics::gauge!(ROOM_STATE, "coupon" => coupon.clone()).set(f64::from(r.switch.code()));
     metrics::gauge!(ROOM_ADMISSION_RATE, "coupon" => coupon.clone()).set(r.rate);
+    metrics::gauge!(ROOM_TARGET_P95_SECONDS, "coupon" => coupon.clone())
+        .set(r.target_p95.as_secs_f64());
     metrics::gauge!(ROOM_ADMITTED_PER_SECOND, "coupon" => coupon.clone()).set(r.admitted_per_sec);
     // Totals of the shared line (every node's admissions), so every node reports the
     // same value: take one node's, or the max, never the sum.

@@ -104,6 +104,9 @@ pub struct RoomReport {
     pub bounds: RateBounds,
     /// The issue path's p95 over the last window (`None`: no request in it).
     pub p95: Option<Duration>,
+    /// The p95 the controller steers to in this process: `room_target_p95_ms`, or a
+    /// latency the room does not cause that it tolerates instead ([`ControlMemory`]).
+    pub target_p95: Duration,
     /// Units left in the gate (`None`: not seeded here).
     pub remaining: Option<u64>,
 }
@@ -745,6 +748,10 @@ impl WaitingRoom {
             admitted_per_sec: View::load_f64(&view.measured),
             bounds,
             p95: p95.or(control.last.and_then(|r| r.p95)),
+            target_p95: control
+                .memory
+                .tolerated()
+                .map_or(s.controller.target_p95, |t| t.max(s.controller.target_p95)),
             remaining,
         };
         control.last = Some(report);

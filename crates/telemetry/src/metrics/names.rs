@@ -78,6 +78,7 @@ pub const AUTH_THROTTLED_TOTAL: &str = "couponrush_auth_throttled_total";
 pub const ROOM_WAITING: &str = "couponrush_room_waiting";
 pub const ROOM_STATE: &str = "couponrush_room_state";
 pub const ROOM_ADMISSION_RATE: &str = "couponrush_room_admission_rate";
+pub const ROOM_TARGET_P95_SECONDS: &str = "couponrush_room_target_p95_seconds";
 pub const ROOM_ADMITTED_PER_SECOND: &str = "couponrush_room_admitted_per_second";
 pub const ROOM_ADMITTED_TOTAL: &str = "couponrush_room_admitted_total";
 pub const ROOM_ABANDONED_TOTAL: &str = "couponrush_room_abandoned_total";
@@ -156,6 +157,7 @@ pub const FAMILIES: &[Family] = &[
     Family { name: ROOM_WAITING, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "Users in a coupon's waiting line, as of this node's last tick." },
     Family { name: ROOM_STATE, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "A waiting room's switch: 0 OFF, 1 ON, 2 DRAINING." },
     Family { name: ROOM_ADMISSION_RATE, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "The admission controller's rate (admissions per second), shared by every node." },
+    Family { name: ROOM_TARGET_P95_SECONDS, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "The p95 the admission controller steers to on this node: room_target_p95_ms, or a latency the room does not cause that it tolerates instead." },
     Family { name: ROOM_ADMITTED_PER_SECOND, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "Admissions per second as measured (smoothed over two windows)." },
     Family { name: ROOM_ADMITTED_TOTAL, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "Admissions ever given in a coupon's line (shared: every node reports the same total)." },
     Family { name: ROOM_ABANDONED_TOTAL, kind: Gauge, labels: &["coupon"], processes: HTTP, help: "Waiters dropped from a coupon's line for not polling (shared total)." },
