@@ -16,7 +16,7 @@
 //! while a request runs rather than a slot of its size for the connection's lifetime.
 
 use crate::connection::{self, Admission, InProgress, Session, Shared};
-use crate::request_limit::RequestLimit;
+use crate::request_limit::{RequestLimit, Turn};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
@@ -159,6 +159,21 @@ impl RouterService {
     }
 }
 
+impl RouterService {
+    /// The turn of a request read with no decision: none if its path needs none, a
+    /// free one, or the limit to wait on (`Err`).
+    fn turn_now(&self, path: &str) -> Result<Option<Turn>, RequestLimit> {
+        match self
+            .limit
+            .as_ref()
+            .filter(|_| couponrush_api::waits_for_a_turn(path))
+        {
+            None => Ok(None),
+            Some(limit) => limit.try_turn().map(Some).ok_or_else(|| limit.clone()),
+        }
+    }
+}
+
 impl hyper::service::Service<Request<Incoming>> for RouterService {
     type Response = axum::http::Response<Answer>;
     type Error = Infallible;
@@ -190,27 +205,19 @@ impl hyper::service::Service<Request<Incoming>> for RouterService {
                 return Box::pin(async move { Ok(answer(busy)) });
             }
             // Read with no decision (a pipelining client's next request): decided here.
-            None => match self
-                .limit
-                .as_ref()
-                .filter(|_| couponrush_api::waits_for_a_turn(request.uri().path()))
-            {
-                None => None,
-                Some(limit) => match limit.try_turn() {
-                    Some(turn) => Some(turn),
-                    None => {
-                        let limit = limit.clone();
-                        return Box::pin(async move {
-                            let Some(turn) = limit.wait_turn().await else {
-                                return Ok(answer(crate::request_limit::busy(&request)));
-                            };
-                            // Boxed apart: the waiting future stays small.
-                            let response = Box::pin(router.oneshot(request)).await?;
-                            drop(turn);
-                            Ok(answer(response))
-                        });
-                    }
-                },
+            None => match self.turn_now(request.uri().path()) {
+                Ok(turn) => turn,
+                Err(limit) => {
+                    return Box::pin(async move {
+                        let Some(turn) = limit.wait_turn().await else {
+                            return Ok(answer(crate::request_limit::busy(&request)));
+                        };
+                        // Boxed apart: the waiting future stays small.
+                        let response = Box::pin(router.oneshot(request)).await?;
+                        drop(turn);
+                        Ok(answer(response))
+                    });
+                }
             },
         };
         Box::pin(async move {

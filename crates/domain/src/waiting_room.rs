@@ -342,9 +342,7 @@ impl Controller {
             // The latency went: the configured target rules again.
             memory.tolerated = None;
         }
-        let target = memory
-            .tolerated
-            .map_or(self.target_p95, |t| t.max(self.target_p95));
+        let target = self.target(memory);
         if p > target {
             let cuts_did_not_help = memory.cuts >= CUTS_BEFORE_JUDGING
                 && memory
@@ -369,6 +367,14 @@ impl Controller {
         } else {
             RateStep::Grow
         }
+    }
+
+    /// The p95 steered to: the configured target, or a latency above it that `memory`
+    /// tolerates.
+    pub fn target(&self, memory: &ControlMemory) -> Duration {
+        memory
+            .tolerated
+            .map_or(self.target_p95, |t| t.max(self.target_p95))
     }
 
     /// The next rate for `step`, within `bounds`; a room with no rate yet starts at the

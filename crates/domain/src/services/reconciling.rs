@@ -32,7 +32,7 @@
 use crate::coupon::Coupon;
 use crate::error::StoreError;
 use crate::ids::{CouponId, UserId};
-use crate::ports::{CouponStore, IssueGate, IssuedCouponStore, LogDrain, ParkedHolders};
+use crate::ports::{CouponStore, GateStats, IssueGate, IssuedCouponStore, LogDrain, ParkedHolders};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -98,10 +98,22 @@ impl Reconciler {
         coupons: &[Coupon],
         apply: bool,
     ) -> Result<Vec<Reconciliation>, StoreError> {
-        let mut reports = Vec::with_capacity(coupons.len());
-        let mut suspects = Vec::new();
+        let mut looked = Vec::with_capacity(coupons.len());
         for coupon in coupons {
-            let gate = self.gate.stats(coupon.id).await?;
+            looked.push((coupon, self.gate.stats(coupon.id).await?));
+        }
+        self.reconcile_looked(&looked, apply).await
+    }
+
+    /// [`Reconciler::reconcile`] of coupons whose gate was just looked at.
+    async fn reconcile_looked(
+        &self,
+        looked: &[(&Coupon, Option<GateStats>)],
+        apply: bool,
+    ) -> Result<Vec<Reconciliation>, StoreError> {
+        let mut reports = Vec::with_capacity(looked.len());
+        let mut suspects = Vec::new();
+        for &(coupon, gate) in looked {
             let persisted = self.coupons.issued_count(coupon.id).await?;
             let report = Reconciliation {
                 coupon: coupon.id,
@@ -237,13 +249,13 @@ impl Reconciler {
     ) -> Result<Vec<Reconciliation>, StoreError> {
         let mut now = Vec::with_capacity(coupons.len());
         for coupon in coupons {
-            let holders = self.gate.stats(coupon.id).await?.map(|g| g.holders);
-            if settled.settled(coupon.id, holders) {
-                now.push(coupon.clone());
+            let gate = self.gate.stats(coupon.id).await?;
+            if settled.settled(coupon.id, gate.map(|g| g.holders)) {
+                now.push((coupon, gate));
             }
         }
         settled.retain(&coupons.iter().map(|c| c.id).collect());
-        self.reconcile(&now, true).await
+        self.reconcile_looked(&now, true).await
     }
 }
 

@@ -748,10 +748,7 @@ impl WaitingRoom {
             admitted_per_sec: View::load_f64(&view.measured),
             bounds,
             p95: p95.or(control.last.and_then(|r| r.p95)),
-            target_p95: control
-                .memory
-                .tolerated()
-                .map_or(s.controller.target_p95, |t| t.max(s.controller.target_p95)),
+            target_p95: s.controller.target(&control.memory),
             remaining,
         };
         control.last = Some(report);
