@@ -202,6 +202,10 @@ pub struct RoomStateResponse {
     pub max_rate: f64,
     /// The issue path's p95 over the last window, in milliseconds.
     pub p95_ms: Option<f64>,
+    /// The p95 the controller steers to on this node, in milliseconds: the configured
+    /// `room_target_p95_ms`, or a higher latency the room does not cause, which it
+    /// tolerates until the p95 falls back to the configured target.
+    pub target_p95_ms: f64,
     /// Units left in the gate; null if not seeded on this node.
     pub remaining: Option<u64>,
 }

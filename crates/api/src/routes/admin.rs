@@ -159,6 +159,7 @@ fn room_state_response(coupon: &Coupon, r: &RoomReport) -> RoomStateResponse {
         min_rate: r.bounds.min,
         max_rate: r.bounds.max,
         p95_ms: r.p95.map(|p| p.as_secs_f64() * 1000.0),
+        target_p95_ms: r.target_p95.as_secs_f64() * 1000.0,
         remaining: r.remaining,
     }
 }
