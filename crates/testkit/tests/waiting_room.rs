@@ -442,7 +442,11 @@ async fn embedded_controller_holds_a_rate_under_latency_the_room_does_not_cause(
     // And so does the admin view of the room.
     let view = app.room_state(coupon).await;
     let shown = view.body["targetP95Ms"].as_f64().unwrap_or(0.0);
-    assert!(shown > 60.0, "the admin view's target, above 30 ms: {:?}", view.body);
+    assert!(
+        shown > 60.0,
+        "the admin view's target, above 30 ms: {:?}",
+        view.body
+    );
     app.stop().await;
 }
 
