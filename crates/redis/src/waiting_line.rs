@@ -16,8 +16,13 @@
 //! to a replica that lacked it, a restart without persistence), and is re-seeded from
 //! its waiters' place tickets for `reseed_grace` before anyone is admitted (see
 //! `WaitingLine`). A failover to a replica that kept the state but lacks its latest
-//! writes is not seen as a loss: those whose joins were lost hear NOT_IN_QUEUE and
-//! join again at the back (as the gate, this adapter detects lost keys, not stale ones).
+//! writes is caught by a witness: the line counts the places it gave in its
+//! generation, this adapter remembers the highest count it was told per coupon and
+//! hands it to every script, and a count the line never reached proves it stale, as
+//! does a place ticket beyond its order counter; it is then treated as lost
+//! (`line_generation.lua`). Every node asks about the rooms it serves each tick, so a
+//! node that saw the count since the replica's copy finds it at its next tick, unless
+//! as many newcomers as the replica lost joined first through nodes that saw less.
 //!
 //! Rates cross Lua as decimal strings both ways: a Lua number handed back to Redis is
 //! truncated to an integer, and a string stored as given reads back exactly.
@@ -41,6 +46,8 @@ use couponrush_domain::waiting_room::{
     DEFAULT_RESEED_GRACE, LineFigures, Pace, Place, RateBounds, RoomSwitch, Seat, SharedRoom,
 };
 use couponrush_domain::{CouponId, StoreError, UserId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// The line's keys live this long after the last join or admission step.
@@ -61,6 +68,10 @@ pub struct RedisWaitingLine {
     prefix: String,
     /// How long a line found lost admits nobody.
     reseed_grace: Duration,
+    /// Per coupon, the highest count of places given (generation, count) this adapter
+    /// was told: the witness that tells a stale line (a failover to a replica behind
+    /// the master) from a whole one.
+    witnessed: Arc<Mutex<HashMap<CouponId, Witness>>>,
 }
 
 impl RedisWaitingLine {
@@ -94,6 +105,7 @@ impl RedisWaitingLine {
             conn,
             prefix: key_prefix.to_owned(),
             reseed_grace: DEFAULT_RESEED_GRACE,
+            witnessed: Arc::default(),
         })
     }
 
@@ -116,6 +128,35 @@ impl RedisWaitingLine {
     fn keys(&self, coupon: CouponId) -> RoomKeys {
         RoomKeys::new(&self.prefix, coupon)
     }
+
+    /// The witness a script gets (`line_generation.lua`): `0 0` for none.
+    fn witness(&self, coupon: CouponId) -> Witness {
+        self.witnessed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&coupon)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Remembers a count the line told, if it is the highest seen.
+    fn saw(&self, coupon: CouponId, told: Witness) {
+        let mut witnessed = self
+            .witnessed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let known = witnessed.entry(coupon).or_default();
+        if (told.generation, told.joins) > (known.generation, known.joins) {
+            *known = told;
+        }
+    }
+}
+
+/// A line's generation and the places it gave in it, as a script told them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Witness {
+    generation: u64,
+    joins: u64,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -148,13 +189,21 @@ fn shuffle_seed(seed: u64) -> u64 {
 }
 
 /// What `line_join.lua` and `line_place.lua` return: a code, a value, the wait (ms) of
-/// the poll that tells an admission (-1 otherwise), the line's generation, and a
-/// waiter's order number.
-type PlaceReply = (i64, i64, i64, u64, u64);
+/// the poll that tells an admission (-1 otherwise), the line's generation, a waiter's
+/// order number, and the places given in the generation.
+type PlaceReply = (i64, i64, i64, u64, u64, u64);
+
+/// The count a place reply tells (the witness of `line_generation.lua`).
+fn told(reply: &PlaceReply) -> Witness {
+    Witness {
+        generation: reply.3,
+        joins: reply.5,
+    }
+}
 
 fn read_place(
     script: &str,
-    (code, value, waited, generation, order): PlaceReply,
+    (code, value, waited, generation, order, _): PlaceReply,
 ) -> Result<Place, StoreError> {
     match code {
         place::WAITING => u64::try_from(value)
@@ -204,7 +253,8 @@ impl WaitingLine for RedisWaitingLine {
     ) -> Result<Place, StoreError> {
         let keys = self.keys(coupon);
         let (generation, order) = seat_args(seat);
-        let reply = LINE_JOIN
+        let witness = self.witness(coupon);
+        let reply: PlaceReply = LINE_JOIN
             .key(&keys.line)
             .key(&keys.seen)
             .key(&keys.admitted)
@@ -216,9 +266,12 @@ impl WaitingLine for RedisWaitingLine {
             .arg(ms(self.reseed_grace))
             .arg(generation)
             .arg(order)
+            .arg(witness.generation)
+            .arg(witness.joins)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
+        self.saw(coupon, told(&reply));
         read_place("line join", reply)
     }
 
@@ -230,7 +283,8 @@ impl WaitingLine for RedisWaitingLine {
     ) -> Result<Place, StoreError> {
         let keys = self.keys(coupon);
         let (generation, order) = seat_args(seat);
-        let reply = LINE_PLACE
+        let witness = self.witness(coupon);
+        let reply: PlaceReply = LINE_PLACE
             .key(&keys.line)
             .key(&keys.seen)
             .key(&keys.admitted)
@@ -242,14 +296,18 @@ impl WaitingLine for RedisWaitingLine {
             .arg(ms(self.reseed_grace))
             .arg(generation)
             .arg(order)
+            .arg(witness.generation)
+            .arg(witness.joins)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
+        self.saw(coupon, told(&reply));
         read_place("line place", reply)
     }
 
     async fn admit(&self, coupon: CouponId, pace: Pace) -> Result<LineFigures, StoreError> {
         let keys = self.keys(coupon);
+        let witness = self.witness(coupon);
         let (waiting, admitted_total, abandoned_total, admitted_now): (u64, u64, u64, u64) =
             LINE_ADMIT
                 .key(&keys.line)
@@ -268,6 +326,8 @@ impl WaitingLine for RedisWaitingLine {
                         .map_or(-1, |cap| i64::try_from(cap).unwrap_or(i64::MAX)),
                 )
                 .arg(ms(self.reseed_grace))
+                .arg(witness.generation)
+                .arg(witness.joins)
                 .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(unavailable)?;
@@ -286,6 +346,7 @@ impl WaitingLine for RedisWaitingLine {
         generation: u64,
     ) -> Result<bool, StoreError> {
         let keys = self.keys(coupon);
+        let witness = self.witness(coupon);
         let taken: i64 = LINE_TAKE
             .key(&keys.admitted)
             .key(&keys.state)
@@ -296,6 +357,8 @@ impl WaitingLine for RedisWaitingLine {
             .arg(generation)
             .arg(ms(self.reseed_grace))
             .arg(ms(STATE_TTL))
+            .arg(witness.generation)
+            .arg(witness.joins)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -324,12 +387,15 @@ impl WaitingLine for RedisWaitingLine {
 
     async fn shuffle_once(&self, coupon: CouponId, seed: u64) -> Result<bool, StoreError> {
         let keys = self.keys(coupon);
+        let witness = self.witness(coupon);
         let drawn: i64 = LINE_SHUFFLE
             .key(&keys.line)
             .key(&keys.state)
             .arg(shuffle_seed(seed))
             .arg(ms(STATE_TTL))
             .arg(ms(self.reseed_grace))
+            .arg(witness.generation)
+            .arg(witness.joins)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -341,20 +407,25 @@ impl WaitingLine for RedisWaitingLine {
     }
 
     async fn shared(&self, coupon: CouponId) -> Result<SharedRoom, StoreError> {
-        let (switch, rate, min, max, reseeding, generation): (
+        let witness = self.witness(coupon);
+        let (switch, rate, min, max, reseeding, generation, joins): (
             Option<String>,
             Option<String>,
             Option<String>,
             Option<String>,
             i64,
             u64,
+            u64,
         ) = LINE_SHARED
             .key(&self.keys(coupon).state)
             .arg(ms(self.reseed_grace))
             .arg(ms(STATE_TTL))
+            .arg(witness.generation)
+            .arg(witness.joins)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
+        self.saw(coupon, Witness { generation, joins });
         let switch = match switch {
             None => RoomSwitch::Off,
             Some(code) => code
@@ -478,7 +549,7 @@ mod tests {
     fn script_replies_become_places() {
         const GEN: u64 = 1_764_900_000_000;
         let read =
-            |code, value, waited, order| read_place("test", (code, value, waited, GEN, order));
+            |code, value, waited, order| read_place("test", (code, value, waited, GEN, order, 0));
         assert_eq!(
             read(0, 3, -1, GEN * 1024 + 5).unwrap(),
             Place::Waiting {

@@ -5,14 +5,16 @@
 -- ARGV[1] rate per second (decimal string), ARGV[2] burst, ARGV[3] abandon after (ms),
 -- ARGV[4] admission validity (ms), ARGV[5] TTL (ms) of the line's keys, ARGV[6] TTL
 -- (ms) of the state, ARGV[7] the most valid unused admissions there may be after the
--- step (the units left; -1: no cap), ARGV[8] re-seeding window (ms).
+-- step (the units left; -1: no cap), ARGV[8] re-seeding window (ms), ARGV[9] and
+-- ARGV[10] the caller's witness (line_generation.lua).
 -- While the line is being re-seeded (line_generation.lua) nobody is admitted: a waiter
 -- who has not shown their place ticket yet may belong ahead of everyone now in line.
 -- Returns {waiting, admitted_total, abandoned_total, admitted_now}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local line, seen, admitted, state, joined = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local _, reseeding = line_generation(state, now, tonumber(ARGV[8]), ARGV[6])
+local _, reseeding = line_generation(state, now, tonumber(ARGV[8]), ARGV[6],
+  tonumber(ARGV[9]), tonumber(ARGV[10]))
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 if reseeding then

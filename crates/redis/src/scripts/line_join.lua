@@ -5,16 +5,22 @@
 -- KEYS[5] joined (admitted user -> join ms).
 -- ARGV[1] user, ARGV[2] TTL (ms) of the line's keys, ARGV[3] TTL (ms) of the state,
 -- ARGV[4] re-seeding window (ms), ARGV[5] and ARGV[6] the generation and order number
--- of the caller's place ticket (0 0: none).
--- Returns {0, position, -1, generation, order} waiting, or {1, valid until ms, -1,
--- generation, 0} when already admitted.
+-- of the caller's place ticket (0 0: none), ARGV[7] and ARGV[8] the caller's witness
+-- (line_generation.lua).
+-- Returns {0, position, -1, generation, order, joins} waiting, or {1, valid until ms,
+-- -1, generation, 0, joins} when already admitted (joins: the places given in this
+-- generation, line_generation.lua).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local gen = line_generation(KEYS[4], now, tonumber(ARGV[4]), ARGV[3])
+local gen = line_generation(KEYS[4], now, tonumber(ARGV[4]), ARGV[3],
+  tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 local user = ARGV[1]
+local function joins()
+  return tonumber(redis.call('HGET', KEYS[4], 'joins')) or 0
+end
 local until_ms = tonumber(redis.call('ZSCORE', KEYS[3], user))
 if until_ms and until_ms > now then
-  return {1, math.floor(until_ms), -1, gen, 0}
+  return {1, math.floor(until_ms), -1, gen, 0, joins()}
 end
 local order = redis.call('ZSCORE', KEYS[1], user)
 if not order then
@@ -36,6 +42,7 @@ if not order then
     order = string.format('%.0f', math.max(last + 1, now * 1024))
     redis.call('HSET', KEYS[4], 'seq', order)
     redis.call('ZADD', KEYS[1], order, user)
+    count_join(KEYS[4])
     if until_ms then
       redis.call('ZREM', KEYS[3], user)
       redis.call('HDEL', KEYS[5], user)
@@ -48,4 +55,4 @@ if not order then
 end
 redis.call('ZADD', KEYS[2], now, user)
 local rank = redis.call('ZRANK', KEYS[1], user)
-return {0, rank + 1, -1, gen, tonumber(order)}
+return {0, rank + 1, -1, gen, tonumber(order), joins()}

@@ -2,12 +2,14 @@
 -- shuffled pre-queue). The set of order numbers stays the same, only who holds which
 -- is drawn: whoever joins afterwards still gets a larger number and queues behind.
 -- KEYS[1] line, KEYS[2] state; ARGV[1] seed (an integer in 0 .. 2^32-1, already mixed
--- by the caller), ARGV[2] TTL (ms) of the state, ARGV[3] re-seeding window (ms).
+-- by the caller), ARGV[2] TTL (ms) of the state, ARGV[3] re-seeding window (ms),
+-- ARGV[4] and ARGV[5] the caller's witness (line_generation.lua).
 -- Returns 1 drawn now, 0 drawn before (nothing changes; a line found lost counts as
 -- drawn, see line_generation.lua).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-line_generation(KEYS[2], now, tonumber(ARGV[3]), ARGV[2])
+line_generation(KEYS[2], now, tonumber(ARGV[3]), ARGV[2],
+  tonumber(ARGV[4]), tonumber(ARGV[5]))
 if redis.call('HSETNX', KEYS[2], 'shuffled', 1) == 0 then
   return 0
 end
