@@ -6,9 +6,10 @@
 
 mod support;
 
-use couponrush_contracts::waiting_line::{RESEED_GRACE, fast};
+use couponrush_contracts::waiting_line::loss::admission_order;
+use couponrush_contracts::waiting_line::{RESEED_GRACE, fast, position, seat_of};
 use couponrush_domain::ports::WaitingLine;
-use couponrush_domain::waiting_room::{Place, Seat};
+use couponrush_domain::waiting_room::Seat;
 use couponrush_domain::{CouponId, UserId};
 use couponrush_redis::{RedisConnection, RedisWaitingLine};
 use std::time::Duration;
@@ -18,20 +19,6 @@ async fn node(url: &str, prefix: &str) -> RedisWaitingLine {
         .await
         .expect("waiting line")
         .with_reseed_grace(RESEED_GRACE)
-}
-
-fn seat_of(place: Place) -> Seat {
-    match place {
-        Place::Waiting { seat, .. } => seat,
-        other => panic!("waiting, got {other:?}"),
-    }
-}
-
-fn position(place: Place) -> Option<u64> {
-    match place {
-        Place::Waiting { position, .. } => Some(position),
-        _ => None,
-    }
 }
 
 /// The room's keys as they are now (key, dump, time to live in ms).
@@ -75,24 +62,41 @@ async fn fail_over_to(conn: &mut RedisConnection, all: Vec<String>, snapshot: &S
     }
 }
 
-/// Admits one at a time and returns who was admitted, in that order.
-async fn admission_order(line: &dyn WaitingLine, c: CouponId, users: &[UserId]) -> Vec<UserId> {
-    let mut order = Vec::new();
-    for _ in users {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(line.admit(c, fast(1)).await.unwrap().admitted_now, 1);
-        for u in users {
-            if !order.contains(u)
-                && matches!(
-                    line.place(c, *u, None).await.unwrap(),
-                    Place::Admitted { .. }
-                )
-            {
-                order.push(*u);
-            }
-        }
+/// A line that comes back stale: `kept` of `users` joined before the replica's copy,
+/// the rest after; then the replica takes over. Returns the node that handed out every
+/// place, the coupon, the users, their seats and the generation before the failover.
+struct Stale {
+    first: RedisWaitingLine,
+    c: CouponId,
+    users: Vec<UserId>,
+    seats: Vec<Seat>,
+    before: u64,
+}
+
+async fn stale_line(url: &str, prefix: &str, users: usize, kept: usize) -> Stale {
+    let mut conn = support::raw(url).await;
+    let first = node(url, prefix).await;
+    let c = CouponId::new();
+    first.open(c).await.unwrap();
+    let users: Vec<UserId> = (0..users).map(|_| UserId::new()).collect();
+    let mut seats = Vec::new();
+    for u in &users[..kept] {
+        seats.push(seat_of(first.join(c, *u, None).await.unwrap()));
     }
-    order
+    let replica = snapshot(&mut conn, first.room_keys(c)).await;
+    for u in &users[kept..] {
+        seats.push(seat_of(first.join(c, *u, None).await.unwrap()));
+    }
+    let before = first.shared(c).await.unwrap();
+    assert!(!before.reseeding);
+    fail_over_to(&mut conn, first.room_keys(c), &replica).await;
+    Stale {
+        first,
+        c,
+        users,
+        seats,
+        before: before.generation,
+    }
 }
 
 /// Two wait; the replica's copy is taken; two more join; the replica takes over. A node
@@ -104,21 +108,13 @@ async fn admission_order(line: &dyn WaitingLine, c: CouponId, users: &[UserId]) 
 #[tokio::test]
 async fn a_ticket_the_stale_line_never_gave_has_it_rebuilt_in_arrival_order() {
     let (url, prefix) = (support::url(), support::prefix());
-    let mut conn = support::raw(&url).await;
-    let first = node(&url, &prefix).await;
-    let c = CouponId::new();
-    first.open(c).await.unwrap();
-    let users: Vec<UserId> = (0..4).map(|_| UserId::new()).collect();
-    let mut seats = Vec::new();
-    for u in &users[..2] {
-        seats.push(seat_of(first.join(c, *u, None).await.unwrap()));
-    }
-    let replica = snapshot(&mut conn, first.room_keys(c)).await;
-    for u in &users[2..] {
-        seats.push(seat_of(first.join(c, *u, None).await.unwrap()));
-    }
-    let before = first.shared(c).await.unwrap().generation;
-    fail_over_to(&mut conn, first.room_keys(c), &replica).await;
+    let Stale {
+        c,
+        users,
+        seats,
+        before,
+        ..
+    } = stale_line(&url, &prefix, 4, 2).await;
 
     let second = node(&url, &prefix).await;
     assert!(
@@ -180,20 +176,13 @@ async fn a_ticket_the_stale_line_never_gave_has_it_rebuilt_in_arrival_order() {
 #[tokio::test]
 async fn a_node_told_more_places_than_the_stale_line_gave_finds_it_at_its_next_call() {
     let (url, prefix) = (support::url(), support::prefix());
-    let mut conn = support::raw(&url).await;
-    let first = node(&url, &prefix).await;
-    let c = CouponId::new();
-    first.open(c).await.unwrap();
-    let users: Vec<UserId> = (0..4).map(|_| UserId::new()).collect();
-    let mut seats = Vec::new();
-    seats.push(seat_of(first.join(c, users[0], None).await.unwrap()));
-    let replica = snapshot(&mut conn, first.room_keys(c)).await;
-    for u in &users[1..] {
-        seats.push(seat_of(first.join(c, *u, None).await.unwrap()));
-    }
-    let before = first.shared(c).await.unwrap();
-    assert!(!before.reseeding);
-    fail_over_to(&mut conn, first.room_keys(c), &replica).await;
+    let Stale {
+        first,
+        c,
+        users,
+        seats,
+        before,
+    } = stale_line(&url, &prefix, 4, 1).await;
 
     let second = node(&url, &prefix).await;
     let newcomer = UserId::new();
@@ -204,7 +193,7 @@ async fn a_node_told_more_places_than_the_stale_line_gave_finds_it_at_its_next_c
     );
     let after = first.shared(c).await.unwrap();
     assert!(after.reseeding, "stale: re-seeded");
-    assert!(after.generation > before.generation);
+    assert!(after.generation > before);
     assert_eq!(
         first.shared(c).await.unwrap().generation,
         after.generation,

@@ -17,7 +17,7 @@ async fn window_closed() {
 }
 
 /// Admits one at a time and returns who was admitted, in that order, among `users`.
-async fn admission_order(
+pub async fn admission_order(
     line: &dyn WaitingLine,
     coupon: couponrush_domain::CouponId,
     users: &[UserId],

@@ -170,7 +170,7 @@ pub fn fast(burst: u32) -> Pace {
 }
 
 /// The seat of a waiting place.
-fn seat_of(place: Place) -> Seat {
+pub fn seat_of(place: Place) -> Seat {
     match place {
         Place::Waiting { seat, .. } => seat,
         other => panic!("waiting, got {other:?}"),
@@ -183,7 +183,7 @@ fn waiting(position: u64) -> Option<u64> {
 }
 
 /// A place's position in line, if waiting.
-fn position(place: Place) -> Option<u64> {
+pub fn position(place: Place) -> Option<u64> {
     match place {
         Place::Waiting { position, .. } => Some(position),
         _ => None,

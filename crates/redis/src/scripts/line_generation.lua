@@ -57,6 +57,11 @@ local function count_join(state)
   return redis.call('HINCRBY', state, 'joins', 1)
 end
 
+-- The places given in this generation, for the caller to remember as its witness.
+local function line_joins(state)
+  return tonumber(redis.call('HGET', state, 'joins')) or 0
+end
+
 -- Puts back a waiter who shows a place of a lost generation, at its order number:
 -- ahead of everyone who joined since (their numbers are larger). A line again: an OFF
 -- switch becomes DRAINING, so newcomers queue behind it.

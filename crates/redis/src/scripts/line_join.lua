@@ -15,12 +15,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local gen = line_generation(KEYS[4], now, tonumber(ARGV[4]), ARGV[3],
   tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 local user = ARGV[1]
-local function joins()
-  return tonumber(redis.call('HGET', KEYS[4], 'joins')) or 0
-end
 local until_ms = tonumber(redis.call('ZSCORE', KEYS[3], user))
 if until_ms and until_ms > now then
-  return {1, math.floor(until_ms), -1, gen, 0, joins()}
+  return {1, math.floor(until_ms), -1, gen, 0, line_joins(KEYS[4])}
 end
 local order = redis.call('ZSCORE', KEYS[1], user)
 if not order then
@@ -55,4 +52,4 @@ if not order then
 end
 redis.call('ZADD', KEYS[2], now, user)
 local rank = redis.call('ZRANK', KEYS[1], user)
-return {0, rank + 1, -1, gen, tonumber(order), joins()}
+return {0, rank + 1, -1, gen, tonumber(order), line_joins(KEYS[4])}

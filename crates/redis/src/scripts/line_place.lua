@@ -20,15 +20,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local gen = line_generation(KEYS[4], now, tonumber(ARGV[4]), ARGV[3],
   tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 local user = ARGV[1]
-local function joins()
-  return tonumber(redis.call('HGET', KEYS[4], 'joins')) or 0
-end
 local order = redis.call('ZSCORE', KEYS[1], user)
 if not order then
   local until_ms = tonumber(redis.call('ZSCORE', KEYS[3], user))
   if until_ms then
     if until_ms <= now then
-      return {2, 0, -1, gen, 0, joins()}
+      return {2, 0, -1, gen, 0, line_joins(KEYS[4])}
     end
     local waited = -1
     if math.floor(until_ms) == until_ms then
@@ -41,11 +38,11 @@ if not order then
         redis.call('HDEL', KEYS[5], user)
       end
     end
-    return {1, math.floor(until_ms), waited, gen, 0, joins()}
+    return {1, math.floor(until_ms), waited, gen, 0, line_joins(KEYS[4])}
   end
   local seat_gen = tonumber(ARGV[5])
   if not (seat_gen > 0 and seat_gen < gen) then
-    return {3, 0, -1, gen, 0, joins()}
+    return {3, 0, -1, gen, 0, line_joins(KEYS[4])}
   end
   -- Absent, with a place of a line lost since (line_generation.lua).
   order = ARGV[6]
@@ -56,4 +53,4 @@ if not order then
 end
 redis.call('ZADD', KEYS[2], now, user)
 local rank = redis.call('ZRANK', KEYS[1], user)
-return {0, rank + 1, -1, gen, tonumber(order), joins()}
+return {0, rank + 1, -1, gen, tonumber(order), line_joins(KEYS[4])}
