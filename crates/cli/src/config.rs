@@ -268,7 +268,7 @@ pub const ENV_PREFIX: &str = "COUPONRUSH_";
 
 /// `max_requests_in_flight` when unset, by mode (see [`Config::requests_in_flight`]).
 pub const EMBEDDED_REQUESTS_IN_FLIGHT: usize = 256;
-pub const API_REQUESTS_IN_FLIGHT: usize = 1_024;
+pub const API_REQUESTS_IN_FLIGHT: usize = 3_072;
 
 impl Config {
     /// Layers the sources; `flags` holds only what was given on the command line.
@@ -440,10 +440,12 @@ impl Config {
     /// group commit of a few milliseconds, and 256 turns keep the writer busy while
     /// holding less (three 20,000/s events on 10,000 connections peaked at 177 MB
     /// instead of 217 MB, at 9,945 against 11,101 req/s paired, 11,107 in the bench
-    /// after; docs/ARCHITECTURE.md, "Memory"). An api node's request holds its turn through the broker's `acks=all`
-    /// and a Redis round trip, and turns ÷ that latency bounds its throughput, so it
-    /// keeps 1,024: its memory stays under 130 MB either way, and at 256 its figures on
-    /// this box were within the noise of 1,024's (rush 15,379 against 16,609 req/s).
+    /// after; docs/ARCHITECTURE.md, "Memory"). An api node's request holds its turn
+    /// through a Redis round trip (and, for ACCEPTED, the broker's `acks=all`), and turns
+    /// ÷ that latency bounds its throughput, so it keeps 3,072: paired on this box,
+    /// nine 10,000-user rushes each, 18,289 against 16,196 req/s (median), p95 over
+    /// 500 ms in none against three, peak RSS 140 against 106 MB; 4,096 crossed 200 MB
+    /// in the 20,000/s events.
     pub fn requests_in_flight(&self, role: Role) -> usize {
         self.max_requests_in_flight.unwrap_or(match role {
             Role::Embedded => EMBEDDED_REQUESTS_IN_FLIGHT,
@@ -939,7 +941,7 @@ mod tests {
             );
             assert!(
                 c.to_string()
-                    .contains("at most 256 (embedded) / 1024 (api node) ")
+                    .contains("at most 256 (embedded) / 3072 (api node) ")
             );
             jail.set_env("COUPONRUSH_MAX_REQUESTS_IN_FLIGHT", "64");
             let c = Config::load(None, Flags::default()).unwrap();
