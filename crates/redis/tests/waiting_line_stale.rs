@@ -6,13 +6,12 @@
 
 mod support;
 
-use couponrush_contracts::waiting_line::loss::admission_order;
+use couponrush_contracts::waiting_line::loss::{admission_order, window_closed};
 use couponrush_contracts::waiting_line::{RESEED_GRACE, fast, position, seat_of};
 use couponrush_domain::ports::WaitingLine;
 use couponrush_domain::waiting_room::Seat;
 use couponrush_domain::{CouponId, UserId};
 use couponrush_redis::{RedisConnection, RedisWaitingLine};
-use std::time::Duration;
 
 async fn node(url: &str, prefix: &str) -> RedisWaitingLine {
     RedisWaitingLine::connect(url, prefix)
@@ -99,6 +98,17 @@ async fn stale_line(url: &str, prefix: &str, users: usize, kept: usize) -> Stale
     }
 }
 
+/// Once the re-seeding window has closed, `everyone` is admitted in that order: the
+/// order they first joined in, across the failover, the newcomer last.
+async fn admitted_in_arrival_order(line: &dyn WaitingLine, c: CouponId, everyone: [UserId; 5]) {
+    window_closed().await;
+    assert_eq!(
+        admission_order(line, c, &everyone).await,
+        everyone,
+        "arrival order across the failover, the newcomer last"
+    );
+}
+
 /// Two wait; the replica's copy is taken; two more join; the replica takes over. A node
 /// that never saw the lost joins asks about the room: it looks whole. Then one of the
 /// lost waiters polls there with their ticket: a place of this generation beyond the
@@ -159,13 +169,12 @@ async fn a_ticket_the_stale_line_never_gave_has_it_rebuilt_in_arrival_order() {
     let step = second.admit(c, fast(10)).await.unwrap();
     assert_eq!(step.admitted_now, 0, "nobody is admitted while re-seeding");
 
-    tokio::time::sleep(RESEED_GRACE + Duration::from_millis(200)).await;
-    let everyone = [users[0], users[1], users[2], users[3], newcomer];
-    assert_eq!(
-        admission_order(&second, c, &everyone).await,
-        everyone,
-        "arrival order across the failover, the newcomer last"
-    );
+    admitted_in_arrival_order(
+        &second,
+        c,
+        [users[0], users[1], users[2], users[3], newcomer],
+    )
+    .await;
     support::cleanup(&url, &[prefix]).await;
 }
 
@@ -202,13 +211,12 @@ async fn a_node_told_more_places_than_the_stale_line_gave_finds_it_at_its_next_c
     for (u, seat) in users[1..].iter().zip(&seats[1..]).rev() {
         second.place(c, *u, Some(*seat)).await.unwrap();
     }
-    tokio::time::sleep(RESEED_GRACE + Duration::from_millis(200)).await;
-    let everyone = [users[0], users[1], users[2], users[3], newcomer];
-    assert_eq!(
-        admission_order(&first, c, &everyone).await,
-        everyone,
-        "arrival order across the failover, the newcomer last"
-    );
+    admitted_in_arrival_order(
+        &first,
+        c,
+        [users[0], users[1], users[2], users[3], newcomer],
+    )
+    .await;
     support::cleanup(&url, &[prefix]).await;
 }
 

@@ -12,7 +12,7 @@ use couponrush_domain::waiting_room::{Pace, Place, RoomSwitch, Seat};
 use std::time::Duration;
 
 /// Waits out the re-seeding window of a line lost just now.
-async fn window_closed() {
+pub async fn window_closed() {
     tokio::time::sleep(RESEED_GRACE + Duration::from_millis(200)).await;
 }
 

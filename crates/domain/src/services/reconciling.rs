@@ -98,11 +98,24 @@ impl Reconciler {
         coupons: &[Coupon],
         apply: bool,
     ) -> Result<Vec<Reconciliation>, StoreError> {
+        let looked = self.look(coupons, |_, _| true).await?;
+        self.reconcile_looked(&looked, apply).await
+    }
+
+    /// Each coupon's gate counters, read once, for the coupons `take` lets through.
+    async fn look<'c>(
+        &self,
+        coupons: &'c [Coupon],
+        mut take: impl FnMut(CouponId, Option<GateStats>) -> bool,
+    ) -> Result<Vec<(&'c Coupon, Option<GateStats>)>, StoreError> {
         let mut looked = Vec::with_capacity(coupons.len());
         for coupon in coupons {
-            looked.push((coupon, self.gate.stats(coupon.id).await?));
+            let gate = self.gate.stats(coupon.id).await?;
+            if take(coupon.id, gate) {
+                looked.push((coupon, gate));
+            }
         }
-        self.reconcile_looked(&looked, apply).await
+        Ok(looked)
     }
 
     /// [`Reconciler::reconcile`] of coupons whose gate was just looked at.
@@ -247,13 +260,11 @@ impl Reconciler {
         coupons: &[Coupon],
         settled: &mut SettledCoupons,
     ) -> Result<Vec<Reconciliation>, StoreError> {
-        let mut now = Vec::with_capacity(coupons.len());
-        for coupon in coupons {
-            let gate = self.gate.stats(coupon.id).await?;
-            if settled.settled(coupon.id, gate.map(|g| g.holders)) {
-                now.push((coupon, gate));
-            }
-        }
+        let now = self
+            .look(coupons, |id, gate| {
+                settled.settled(id, gate.map(|g| g.holders))
+            })
+            .await?;
         settled.retain(&coupons.iter().map(|c| c.id).collect());
         self.reconcile_looked(&now, true).await
     }
