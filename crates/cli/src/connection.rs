@@ -50,6 +50,10 @@ pub(crate) struct Shared {
     http: http1::Builder,
     /// Sessions that ended parked (the connection stayed open for its next request).
     parked: AtomicU64,
+    /// hyper sessions alive now (see [`SESSIONS_BEFORE_EAGER_PARKING`]).
+    sessions: AtomicUsize,
+    /// When a quiet session is parked.
+    pub(crate) parking: Parking,
     /// `couponrush_http_connections_open` / `_active`, looked up once (a lookup per
     /// connection and session showed in profiles of a rush).
     open: Gauge,
@@ -59,10 +63,12 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(router: Router, limit: Option<RequestLimit>, http: http1::Builder) -> Self {
         Self {
+            parking: Parking::for_limit(limit.as_ref()),
             router,
             limit,
             http,
             parked: AtomicU64::new(0),
+            sessions: AtomicUsize::new(0),
             open: metrics::gauge!(HTTP_CONNECTIONS_OPEN),
             active: metrics::gauge!(HTTP_CONNECTIONS_ACTIVE),
         }
@@ -90,6 +96,34 @@ pub(crate) enum Admission {
 /// same hyper session, so parking costs the busy connections nothing; a user who got
 /// their answer and went quiet is parked after this.
 const QUIET_BEFORE_PARKING: Duration = Duration::from_millis(10);
+
+/// When a session whose client is quiet gives its buffers back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parking {
+    pub(crate) quiet: Duration,
+    pub(crate) crowd: usize,
+}
+
+impl Parking {
+    /// Sessions that hold a turn never count as a crowd: an api node's 3,072 turns may
+    /// all be in hyper at once.
+    pub(crate) fn for_limit(limit: Option<&RequestLimit>) -> Self {
+        Self {
+            quiet: QUIET_BEFORE_PARKING,
+            crowd: SESSIONS_BEFORE_EAGER_PARKING.max(limit.map_or(0, RequestLimit::size)),
+        }
+    }
+}
+
+/// hyper sessions (or the turns, if more) past which a quiet one is parked at once instead of after
+/// [`QUIET_BEFORE_PARKING`]. Requests that wait for a turn bound the sessions by
+/// themselves (one that finds no turn waits parked), but probes and signing in never
+/// wait: 10,000 keep-alive clients asking for `/health` in a loop each send their next
+/// request within the quiet spell, so every one of them kept a session (~13.5 KB) and
+/// the server reached 208 MB. Past this many, a session whose client has not yet sent
+/// its next request gives its buffers back; the request, when it comes, starts a
+/// new one. ~28 MB of sessions below it.
+const SESSIONS_BEFORE_EAGER_PARKING: usize = 2_048;
 
 /// Serves `stream` until the client closes it or the server stops (`stop` turns true:
 /// a parked connection closes at once, a request in progress is answered first).
@@ -180,6 +214,7 @@ async fn serve_session(
     mut stopping: bool,
 ) -> Option<Bytes> {
     let _active = Occupancy::of(shared.active.clone());
+    let _counted = SessionCount::enter(&shared.sessions);
     let session = Arc::new(Session::new(admission));
     let io = TokioIo::new(Watched {
         ahead,
@@ -195,7 +230,7 @@ async fn serve_session(
     }
     let mut parking = false;
     let mut stopped = std::pin::pin!(stop.wait_for(|stopping| *stopping));
-    let mut quiet = Quiet::default();
+    let mut quiet = Quiet::after(shared.parking.quiet);
     let done = poll_fn(|cx| {
         if !stopping && stopped.as_mut().poll(cx).is_ready() {
             if session.requests() == 0 {
@@ -214,7 +249,9 @@ async fn serve_session(
             // hyper is between requests, held at the gate: what did the client send?
             match at_gate(&stream, shared.limit.as_ref(), cx) {
                 Gate::Open(admission) => session.open_gate(admission),
-                Gate::Quiet if !quiet.for_long(session.requests(), cx) => return Poll::Pending,
+                Gate::Quiet if !crowded(shared) && !quiet.for_long(session.requests(), cx) => {
+                    return Poll::Pending;
+                }
                 Gate::Quiet | Gate::WaitParked => {
                     // hyper is idle: this closes its state (not the socket) at once.
                     Pin::new(&mut *conn).graceful_shutdown();
@@ -234,6 +271,27 @@ async fn serve_session(
     let parts = conn.into_parts();
     let Watched { ahead, .. } = parts.io.into_inner();
     Some(join(parts.read_buf, ahead))
+}
+
+/// Too many hyper sessions for a quiet one to keep its buffers.
+fn crowded(shared: &Shared) -> bool {
+    shared.sessions.load(Ordering::Relaxed) > shared.parking.crowd
+}
+
+/// One hyper session alive, counted in [`Shared::sessions`] while held.
+struct SessionCount<'a>(&'a AtomicUsize);
+
+impl<'a> SessionCount<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for SessionCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What to do with a session held at the gate.
@@ -281,31 +339,32 @@ fn at_gate(stream: &TcpStream, limit: Option<&RequestLimit>, cx: &mut Context<'_
 /// request (a keep-alive client in a loop would move it thousands of times a second):
 /// when it fires early, for a spell that began later, it is set again once.
 struct Quiet {
+    /// How long a spell must last.
+    long: Duration,
     /// The request count the spell began after, and when.
     counted: usize,
     since: Instant,
     timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl Default for Quiet {
-    fn default() -> Self {
+impl Quiet {
+    fn after(long: Duration) -> Self {
         Self {
+            long,
             counted: 0,
             since: Instant::now(),
             timer: None,
         }
     }
-}
 
-impl Quiet {
-    /// Whether the client has been quiet for [`QUIET_BEFORE_PARKING`] since request
+    /// Whether the client has been quiet for the spell's length since request
     /// `requests` ended (the task is woken when it will have been).
     fn for_long(&mut self, requests: usize, cx: &mut Context<'_>) -> bool {
         let now = Instant::now();
         if requests != self.counted {
             (self.counted, self.since) = (requests, now);
         }
-        let deadline = self.since + QUIET_BEFORE_PARKING;
+        let deadline = self.since + self.long;
         if now >= deadline {
             return true;
         }

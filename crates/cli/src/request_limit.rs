@@ -32,6 +32,7 @@ pub type Turn = OwnedSemaphorePermit;
 #[derive(Clone, Debug)]
 pub struct RequestLimit {
     turns: Arc<Semaphore>,
+    size: usize,
     max_wait: Duration,
 }
 
@@ -41,8 +42,14 @@ impl RequestLimit {
     pub fn new(max_in_flight: usize, max_wait: Duration) -> Self {
         Self {
             turns: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            size: max_in_flight.max(1),
             max_wait,
         }
+    }
+
+    /// How many requests may run at once.
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     /// A free turn at once, if there is one.

@@ -329,12 +329,14 @@ async fn accept_failed(e: io::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connection::Parking;
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
     use tokio::sync::{mpsc, oneshot};
 
     const GET: &[u8] = b"GET /slow HTTP/1.1\r\nhost: t\r\n\r\n";
+    const GET_QUICK: &[u8] = b"GET /quick HTTP/1.1\r\nhost: t\r\n\r\n";
 
     /// A route that answers "done" only when released: each request, once running,
     /// sends the sender that releases it.
@@ -506,11 +508,18 @@ mod tests {
     }
 
     fn start_limited(router: Router, limit: Option<RequestLimit>) -> Started {
+        let parking = Parking::for_limit(limit.as_ref());
+        start_parking(router, limit, parking)
+    }
+
+    fn start_parking(router: Router, limit: Option<RequestLimit>, parking: Parking) -> Started {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let listener = TcpListener::from_std(listener).unwrap();
-        let shared = Arc::new(Shared::new(router, limit, http()));
+        let mut shared = Shared::new(router, limit, http());
+        shared.parking = parking;
+        let shared = Arc::new(shared);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(serve_shared(listener, shared.clone(), async {
             let _ = stopped.await;
@@ -641,6 +650,45 @@ mod tests {
         );
         assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
         assert_eq!(shared.parked_total(), 0, "not parked with a body unread");
+    }
+
+    #[tokio::test]
+    async fn past_the_crowd_bound_a_quiet_session_is_parked_at_once() {
+        // A quiet spell of an hour: only the crowd bound can park these sessions.
+        let hour = Duration::from_secs(3600);
+        let roomy = Parking {
+            quiet: hour,
+            crowd: 2,
+        };
+        let crowded = Parking {
+            quiet: hour,
+            crowd: 1,
+        };
+        for (parking, parks) in [(roomy, false), (crowded, true)] {
+            let (addr, shared, _stop, _server) = start_parking(quick_router(), None, parking);
+            let mut first = TcpStream::connect(addr).await.unwrap();
+            let mut second = TcpStream::connect(addr).await.unwrap();
+            for stream in [&mut first, &mut second] {
+                stream.write_all(GET_QUICK).await.unwrap();
+                assert!(read_response(stream).await.starts_with("HTTP/1.1 200"));
+            }
+            if parks {
+                // Two sessions against a bound of one: the first to look is parked.
+                parked(&shared, 1).await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                assert_eq!(
+                    shared.parked_total(),
+                    0,
+                    "two sessions within a bound of two"
+                );
+            }
+            // Served again either way, parked or not.
+            for stream in [&mut first, &mut second] {
+                stream.write_all(GET_QUICK).await.unwrap();
+                assert!(read_response(stream).await.starts_with("HTTP/1.1 200"));
+            }
+        }
     }
 
     #[tokio::test]
