@@ -175,6 +175,11 @@ impl Checkpointer {
             let next = self.checkpoint(Mode::Passive).await?;
             metrics::histogram!(SQLITE_CHECKPOINT_DURATION_SECONDS).record(started.elapsed());
             let arrived = next.wal_frames - last.wal_frames;
+            tracing::debug!(
+                arrived,
+                took_us = started.elapsed().as_micros(),
+                "WAL catch-up round"
+            );
             last = next;
             if arrived <= CATCH_UP_FRAMES {
                 break;
@@ -194,8 +199,11 @@ impl Checkpointer {
             });
         }
         metrics::gauge!(SQLITE_WAL_FRAMES).set(0.0);
+        // `left`: frames the restart itself copied with commits held (its cost on a disk
+        // that writes them at random: see docs/ARCHITECTURE.md, "WAL checkpoints").
         tracing::debug!(
             frames = restart.wal_frames,
+            left = restart.wal_frames - last.copied,
             held_us = pause.as_micros(),
             "WAL restarted"
         );
