@@ -64,7 +64,7 @@ impl IssuedCouponStore for SqliteStore {
         &self,
         coupons: &[CouponId],
     ) -> Result<HashMap<CouponId, Vec<UserId>>, StoreError> {
-        // A range read per coupon on `issued_coupons_by_coupon` (covering: the index
+        // A range read per coupon on `issued_coupons_by_coupon_in_time` (covering: the index
         // carries the primary key), so the cost follows this coupon's holders, not the
         // rows of every earlier event.
         let mut holders: HashMap<CouponId, Vec<UserId>> = HashMap::new();

@@ -53,7 +53,7 @@ async fn a_coupons_holders_are_read_through_an_index() {
             .collect();
         assert!(
             plan.iter()
-                .any(|d| d.contains("USING COVERING INDEX issued_coupons_by_coupon")),
+                .any(|d| d.contains("USING COVERING INDEX issued_coupons_by_coupon_in_time")),
             "plan for {coupons} coupons: {plan:?}"
         );
         assert!(
