@@ -115,14 +115,14 @@ impl Parking {
     }
 }
 
-/// hyper sessions (or the turns, if more) past which a quiet one is parked at once instead of after
-/// [`QUIET_BEFORE_PARKING`]. Requests that wait for a turn bound the sessions by
-/// themselves (one that finds no turn waits parked), but probes and signing in never
-/// wait: 10,000 keep-alive clients asking for `/health` in a loop each send their next
-/// request within the quiet spell, so every one of them kept a session (~13.5 KB) and
-/// the server reached 208 MB. Past this many, a session whose client has not yet sent
-/// its next request gives its buffers back; the request, when it comes, starts a
-/// new one. ~28 MB of sessions below it.
+/// hyper sessions (or the turns, if more) past which a quiet one is parked at once
+/// instead of after [`QUIET_BEFORE_PARKING`]. Requests that wait for a turn bound the
+/// sessions by themselves (one that finds no turn waits parked), but probes and signing
+/// in never wait: 10,000 keep-alive clients asking for `/health` in a loop each sent
+/// their next request within the quiet spell, so every one of them kept a session
+/// (~13.5 KB) and the embedded server reached 203–208 MB. Past this many, a session
+/// whose client has not yet sent its next request gives its buffers back; the request,
+/// when it comes, starts a new one. Up to ~28 MB of sessions below the bound.
 const SESSIONS_BEFORE_EAGER_PARKING: usize = 2_048;
 
 /// Serves `stream` until the client closes it or the server stops (`stop` turns true:
