@@ -213,8 +213,7 @@ async fn serve_session(
     stop: &mut watch::Receiver<bool>,
     mut stopping: bool,
 ) -> Option<Bytes> {
-    let _active = Occupancy::of(shared.active.clone());
-    let _counted = SessionCount::enter(&shared.sessions);
+    let _active = ActiveSession::enter(shared);
     let session = Arc::new(Session::new(admission));
     let io = TokioIo::new(Watched {
         ahead,
@@ -278,19 +277,27 @@ fn crowded(shared: &Shared) -> bool {
     shared.sessions.load(Ordering::Relaxed) > shared.parking.crowd
 }
 
-/// One hyper session alive, counted in [`Shared::sessions`] while held.
-struct SessionCount<'a>(&'a AtomicUsize);
+/// One hyper session alive, while held: in `couponrush_http_connections_active`, and
+/// in [`Shared::sessions`], the same count kept where the crowd bound can read it (a
+/// gauge cannot be read back).
+struct ActiveSession<'a> {
+    count: &'a AtomicUsize,
+    _gauge: Occupancy,
+}
 
-impl<'a> SessionCount<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count)
+impl<'a> ActiveSession<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        shared.sessions.fetch_add(1, Ordering::Relaxed);
+        Self {
+            count: &shared.sessions,
+            _gauge: Occupancy::of(shared.active.clone()),
+        }
     }
 }
 
-impl Drop for SessionCount<'_> {
+impl Drop for ActiveSession<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.count.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

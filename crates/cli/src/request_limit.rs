@@ -40,9 +40,10 @@ impl RequestLimit {
     /// At most `max_in_flight` requests at once (at least one), each waiting at most
     /// `max_wait` for its turn.
     pub fn new(max_in_flight: usize, max_wait: Duration) -> Self {
+        let size = max_in_flight.max(1);
         Self {
-            turns: Arc::new(Semaphore::new(max_in_flight.max(1))),
-            size: max_in_flight.max(1),
+            turns: Arc::new(Semaphore::new(size)),
+            size,
             max_wait,
         }
     }

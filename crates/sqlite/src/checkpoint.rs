@@ -173,13 +173,10 @@ impl Checkpointer {
         for _ in 0..CATCH_UP_ROUNDS {
             let started = Instant::now();
             let next = self.checkpoint(Mode::Passive).await?;
-            metrics::histogram!(SQLITE_CHECKPOINT_DURATION_SECONDS).record(started.elapsed());
+            let took = started.elapsed();
+            metrics::histogram!(SQLITE_CHECKPOINT_DURATION_SECONDS).record(took);
             let arrived = next.wal_frames - last.wal_frames;
-            tracing::debug!(
-                arrived,
-                took_us = started.elapsed().as_micros(),
-                "WAL catch-up round"
-            );
+            tracing::debug!(arrived, took_us = took.as_micros(), "WAL catch-up round");
             last = next;
             if arrived <= CATCH_UP_FRAMES {
                 break;
