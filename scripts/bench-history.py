@@ -69,7 +69,7 @@ def main():
         "coupons",
         columns(con, "coupons"),
         set(COUPON_VALUES)
-        | {"id", "total_quantity", "issued_count", "expires_at", "created_at"},
+        | {"id", "total_quantity", "issued_count", "by_user_count", "expires_at", "created_at"},
     )
     issued_cols = check_known(
         "issued_coupons",
@@ -95,6 +95,8 @@ def main():
             id=coupon_id,
             total_quantity=per,
             issued_count=per,
+            # Migration 0008 on: every history row is in the by-user table (below).
+            by_user_count=per,
             expires_at=expires_ms,
             created_at=created,
         )
@@ -112,6 +114,16 @@ def main():
                 yield [row[n] for n in issued_cols]
 
         con.executemany(issued_sql, rows())
+    by_user = con.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'issued_by_user'"
+    ).fetchone()
+    if by_user:
+        # As the server's writer copies them (crates/sqlite/src/by_user.rs): coupon by
+        # coupon, each in user order.
+        con.execute(
+            "INSERT INTO issued_by_user (user_id, coupon_id) "
+            "SELECT user_id, coupon_id FROM issued_coupons ORDER BY coupon_id, user_id"
+        )
     con.execute("COMMIT")
     # Leave one plain database file behind for the server (and for copies of it).
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -123,6 +135,7 @@ def main():
     print(
         f"{coupons} coupons x {per} rows inserted in {time.monotonic() - started:.1f} s; "
         f"issued_coupons now holds {count} rows; indexes on it: {', '.join(indexes) or 'none'}; "
+        f"by-user table: {'filled' if by_user else 'none'}; "
         f"database {size_mb:.0f} MB"
     )
 

@@ -93,6 +93,12 @@ pub struct Config {
     /// WAL size in frames (pages) past which commits are held briefly so the WAL
     /// restarts from its start: the bound on the WAL file.
     pub wal_restart_frames: u32,
+    /// How long the batch writer must have had no request before it copies issued rows
+    /// into the by-user table ("my coupons"), off the commit path.
+    pub by_user_idle_ms: u64,
+    /// Issued rows per transaction of that copy: the longest a batch arriving meanwhile
+    /// waits is one such transaction.
+    pub by_user_chunk_rows: u32,
     /// How long the issue path may use a cached coupon definition.
     pub coupon_cache_ttl_ms: u64,
     /// Longest an issue request waits for its coupon's gate to be seeded (once per
@@ -220,6 +226,8 @@ impl Default for Config {
             db_max_connections: 8,
             wal_checkpoint_interval_ms: 1_000,
             wal_restart_frames: 32_768,
+            by_user_idle_ms: 1_000,
+            by_user_chunk_rows: 500,
             coupon_cache_ttl_ms: 1_000,
             gate_seed_wait_ms: 2_000,
             idempotency_key_ttl_secs: 3_600,
@@ -326,6 +334,9 @@ impl Config {
         }
         if self.wal_checkpoint_interval_ms == 0 || self.wal_restart_frames == 0 {
             bail!("wal_checkpoint_interval_ms and wal_restart_frames must be at least 1");
+        }
+        if self.by_user_chunk_rows == 0 {
+            bail!("by_user_chunk_rows must be at least 1");
         }
         if self.refresh_token_ttl_secs == 0 {
             bail!("refresh_token_ttl_secs must be at least 1");
@@ -538,6 +549,10 @@ impl Config {
                 interval: Duration::from_millis(self.wal_checkpoint_interval_ms),
                 restart_frames: self.wal_restart_frames,
             },
+            by_user: couponrush_sqlite::ByUserConfig {
+                idle: Duration::from_millis(self.by_user_idle_ms),
+                chunk_rows: self.by_user_chunk_rows,
+            },
         }
     }
 }
@@ -709,6 +724,11 @@ impl Config {
             f,
             "  wal_checkpoint        every {} ms, restart past {} frames",
             self.wal_checkpoint_interval_ms, self.wal_restart_frames
+        )?;
+        writeln!(
+            f,
+            "  by_user copy          after {} ms without requests, {} rows a transaction",
+            self.by_user_idle_ms, self.by_user_chunk_rows
         )
     }
 

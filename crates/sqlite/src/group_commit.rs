@@ -9,10 +9,13 @@
 //! reservations, so nothing answered ACCEPTED is lost and nothing unanswered is kept.
 //!
 //! The writer never checkpoints the WAL itself: a [`Checkpointer`] beside it does,
-//! holding commits only for the short WAL restart (see `checkpoint.rs`).
+//! holding commits only for the short WAL restart (see `checkpoint.rs`). When no request
+//! has come for a while, the writer copies issued rows into the by-user table, a chunk
+//! at a time, giving way to the next batch after each (see `by_user.rs`).
 //!
 //! Metrics: rows per committed batch, time per batch transaction, failed commits.
 
+use crate::by_user::{ByUserConfig, ByUserFiller, Filled};
 use crate::checkpoint::{CheckpointConfig, Checkpointer, CommitTurn};
 use crate::connect::SqliteStore;
 use async_trait::async_trait;
@@ -22,6 +25,7 @@ use couponrush_domain::ports::{IssueLog, IssuePersister, LogDrain, LogError};
 use couponrush_telemetry::metrics::names::{
     GROUP_COMMIT_BATCH_ROWS, GROUP_COMMIT_DURATION_SECONDS, GROUP_COMMIT_FAILURES_TOTAL,
 };
+use sqlx::Connection;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -38,6 +42,8 @@ pub struct BatchConfig {
     pub queue_capacity: usize,
     /// When the WAL is copied into the database file, off the commit path.
     pub checkpoint: CheckpointConfig,
+    /// When issued rows are copied into the by-user table, off the commit path.
+    pub by_user: ByUserConfig,
 }
 
 impl Default for BatchConfig {
@@ -47,6 +53,7 @@ impl Default for BatchConfig {
             max_wait: Duration::from_millis(2),
             queue_capacity: 65_536,
             checkpoint: CheckpointConfig::default(),
+            by_user: ByUserConfig::default(),
         }
     }
 }
@@ -140,8 +147,24 @@ async fn run_writer(
     let batch_rows = metrics::histogram!(GROUP_COMMIT_BATCH_ROWS);
     let commit_time = metrics::histogram!(GROUP_COMMIT_DURATION_SECONDS);
     let failures = metrics::counter!(GROUP_COMMIT_FAILURES_TOTAL);
+    let mut filler = ByUserFiller::default();
+    // How long to wait for requests before the next by-user chunk; None: nothing to copy
+    // until a batch commits. At start a copy may be left from before a restart.
+    let mut fill_after = Some(config.by_user.idle);
     loop {
-        if rx.recv_many(&mut batch, max_rows).await == 0 {
+        let received = match fill_after {
+            None => rx.recv_many(&mut batch, max_rows).await,
+            Some(wait) => {
+                match tokio::time::timeout(wait, rx.recv_many(&mut batch, max_rows)).await {
+                    Ok(received) => received,
+                    Err(_) => {
+                        fill_after = fill_chunk(&store, &turn, &mut filler, config.by_user).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        if received == 0 {
             break; // every sender is gone and the queue is empty
         }
         let deadline = Instant::now() + config.max_wait;
@@ -163,7 +186,10 @@ async fn run_writer(
         commit_time.record(started.elapsed());
         #[allow(clippy::cast_precision_loss)] // at most max_rows
         match &result {
-            Ok(_) => batch_rows.record(batch.len() as f64),
+            Ok(_) => {
+                batch_rows.record(batch.len() as f64);
+                fill_after = Some(config.by_user.idle);
+            }
             Err(_) => failures.increment(1),
         }
         if let Err(e) = &result {
@@ -176,6 +202,37 @@ async fn run_writer(
                 .map_err(|e| LogError::Unavailable(e.to_string()));
             // A caller that went away still has its row: it can see it as ISSUED.
             let _ = pending.done.send(answer);
+        }
+    }
+}
+
+/// One chunk of the by-user copy, in the writer's turn. Returns how long to wait for
+/// requests before the next: none at all while there is more to copy (a batch that has
+/// arrived still goes first), or `None` once every row is in or the copy failed (the
+/// next committed batch starts it again).
+async fn fill_chunk(
+    store: &SqliteStore,
+    turn: &CommitTurn,
+    filler: &mut ByUserFiller,
+    config: ByUserConfig,
+) -> Option<Duration> {
+    let _turn = turn.lock().await;
+    let step = async {
+        let mut conn = store.pool().acquire().await?;
+        let step = filler.step(&mut conn, config.chunk_rows).await;
+        if step.is_err() {
+            // As after a failed batch (persist.rs): a connection whose transaction
+            // failed is not reused.
+            let _ = conn.detach().close().await;
+        }
+        step
+    };
+    match step.await {
+        Ok(Filled::Chunk { .. } | Filled::Complete | Filled::Moved) => Some(Duration::ZERO),
+        Ok(Filled::Nothing) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "copying issued rows into the by-user table failed; tried again after the next batch");
+            None
         }
     }
 }

@@ -15,6 +15,29 @@ use uuid::Uuid;
 /// Coupons per holders query: far below either database's bound-parameter limit.
 const COUPONS_PER_HOLDERS_QUERY: usize = 500;
 
+/// A user's coupons. Issued rows are clustered by coupon (migration 0008); the by-user
+/// table lists a coupon's holders once the writer has copied them all (`by_user.rs`),
+/// and a coupon it has not (yet) is probed in `issued_coupons` itself, a primary-key
+/// lookup each: the coupons of an event still running or just ended, a handful. CROSS
+/// JOIN fixes each loop's order (SQLite never reorders it) and INDEXED BY the partial
+/// index that finds those coupons without reading the others. Public so a test can
+/// `EXPLAIN` it.
+pub const LIST_OWNED_SELECT: &str = concat!(
+    "SELECT i.user_id, i.coupon_id, i.id, i.issued_at, i.used_at, ",
+    coupon_columns!(),
+    " FROM issued_by_user u \
+     CROSS JOIN coupons c ON c.id = u.coupon_id \
+     CROSS JOIN issued_coupons i ON i.coupon_id = u.coupon_id AND i.user_id = u.user_id \
+     WHERE u.user_id = ?1 AND c.by_user_count >= c.issued_count \
+     UNION ALL \
+     SELECT i.user_id, i.coupon_id, i.id, i.issued_at, i.used_at, ",
+    coupon_columns!(),
+    " FROM coupons c INDEXED BY coupons_not_by_user \
+     CROSS JOIN issued_coupons i ON i.coupon_id = c.id AND i.user_id = ?1 \
+     WHERE c.issued_count > c.by_user_count \
+     ORDER BY issued_at DESC"
+);
+
 /// The holders read up to its list of coupon ids (public so a test can `EXPLAIN` it).
 pub const HOLDERS_SELECT: &str =
     "SELECT coupon_id, user_id FROM issued_coupons WHERE coupon_id IN (";
@@ -27,10 +50,10 @@ impl IssuedCouponStore for SqliteStore {
         coupon: CouponId,
     ) -> Result<Option<IssuedCoupon>, StoreError> {
         let row = sqlx::query(
-            "SELECT user_id, coupon_id, id, issued_at, used_at FROM issued_coupons WHERE user_id = ? AND coupon_id = ?",
+            "SELECT user_id, coupon_id, id, issued_at, used_at FROM issued_coupons WHERE coupon_id = ? AND user_id = ?",
         )
-        .bind(user.into_uuid())
         .bind(coupon.into_uuid())
+        .bind(user.into_uuid())
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;
@@ -38,13 +61,7 @@ impl IssuedCouponStore for SqliteStore {
     }
 
     async fn list_owned(&self, user: UserId) -> Result<Vec<OwnedCoupon>, StoreError> {
-        let sql = concat!(
-            "SELECT i.user_id, i.coupon_id, i.id, i.issued_at, i.used_at, ",
-            coupon_columns!(),
-            " FROM issued_coupons i JOIN coupons c ON c.id = i.coupon_id \
-             WHERE i.user_id = ? ORDER BY i.issued_at DESC"
-        );
-        let found = sqlx::query(sql)
+        let found = sqlx::query(LIST_OWNED_SELECT)
             .bind(user.into_uuid())
             .fetch_all(&self.pool)
             .await
@@ -64,9 +81,8 @@ impl IssuedCouponStore for SqliteStore {
         &self,
         coupons: &[CouponId],
     ) -> Result<HashMap<CouponId, Vec<UserId>>, StoreError> {
-        // A range read per coupon on `issued_coupons_by_coupon_in_time` (covering: the index
-        // carries the primary key), so the cost follows this coupon's holders, not the
-        // rows of every earlier event.
+        // A range read per coupon of the primary key (coupon_id, user_id), so the cost
+        // follows this coupon's holders, not the rows of every earlier event.
         let mut holders: HashMap<CouponId, Vec<UserId>> = HashMap::new();
         for chunk in coupons.chunks(COUPONS_PER_HOLDERS_QUERY) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(HOLDERS_SELECT);

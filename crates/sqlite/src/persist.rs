@@ -108,6 +108,6 @@ async fn insert_rows(
             .push_bind(r.request_id.into_uuid())
             .push_bind(millis(r.requested_at));
     });
-    q.push(" ON CONFLICT (user_id, coupon_id) DO NOTHING");
+    q.push(" ON CONFLICT (coupon_id, user_id) DO NOTHING");
     Ok(q.build().execute(conn).await?.rows_affected())
 }

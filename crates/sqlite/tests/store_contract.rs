@@ -26,7 +26,7 @@ async fn sqlite_store_honours_the_session_contract() {
 }
 
 /// Seeding a gate reads one coupon's holders; on a table that holds every earlier
-/// event that must be a range of an index, not a scan of the table.
+/// event that must be a range of the primary key (clustered by coupon), not a scan.
 #[tokio::test]
 async fn a_coupons_holders_are_read_through_an_index() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -53,7 +53,7 @@ async fn a_coupons_holders_are_read_through_an_index() {
             .collect();
         assert!(
             plan.iter()
-                .any(|d| d.contains("USING COVERING INDEX issued_coupons_by_coupon_in_time")),
+                .any(|d| d.contains("USING PRIMARY KEY (coupon_id=?)")),
             "plan for {coupons} coupons: {plan:?}"
         );
         assert!(
@@ -61,4 +61,43 @@ async fn a_coupons_holders_are_read_through_an_index() {
             "no table scan: {plan:?}"
         );
     }
+}
+
+/// A user's coupons: the by-user table for coupons it lists whole, a probe of the
+/// issued rows' primary key for the others, found through the partial index; never a
+/// read of every issued row or every coupon.
+#[tokio::test]
+async fn a_users_coupons_are_read_by_user_and_by_probe_never_scanned() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = couponrush_sqlite::open(&dir.path().join("couponrush.db"), 1)
+        .await
+        .expect("open");
+    let sql = format!(
+        "EXPLAIN QUERY PLAN {}",
+        couponrush_sqlite::LIST_OWNED_SELECT
+    );
+    let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(uuid::Uuid::new_v4())
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+        .collect();
+    for step in [
+        "SEARCH u USING PRIMARY KEY (user_id=?)",
+        "SEARCH i USING PRIMARY KEY (coupon_id=? AND user_id=?)",
+        "SCAN c USING INDEX coupons_not_by_user",
+    ] {
+        assert!(
+            plan.iter().any(|d| d.starts_with(step)),
+            "{step} in {plan:?}"
+        );
+    }
+    assert!(
+        !plan
+            .iter()
+            .any(|d| d.starts_with("SCAN i") || d.starts_with("SCAN u") || d == "SCAN c"),
+        "no scan of the issued rows, the by-user table or every coupon: {plan:?}"
+    );
 }

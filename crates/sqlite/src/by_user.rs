@@ -1,0 +1,227 @@
+//! The by-user table (`issued_by_user`, migration 0008), filled behind the writer.
+//!
+//! Issued rows are clustered by coupon, so a sustained event writes only its own
+//! coupon's pages. An entry by user written in the same commit would put a random page
+//! of a table as old as the database back on every row, which is what made WAL restarts
+//! hold commits for tens of milliseconds. So the writer copies a coupon's rows into the
+//! by-user table itself, a chunk per transaction, only when no request has come for a
+//! while, and gives way to the next batch after each chunk (`group_commit.rs`).
+//!
+//! `coupons.by_user_count` is how many of a coupon's rows the table holds. It is set
+//! only once every row counted by `issued_count` when the copy began is in, and only if
+//! that count has not moved since; a coupon short of it is listed by a probe of
+//! `issued_coupons` itself (`issued.rs`), so "my coupons" never misses a row.
+
+use sqlx::{Connection, SqliteConnection};
+use uuid::Uuid;
+
+/// When and how much the writer copies into the by-user table.
+#[derive(Debug, Clone, Copy)]
+pub struct ByUserConfig {
+    /// How long no request must have come before the writer copies.
+    pub idle: std::time::Duration,
+    /// Rows per transaction: the longest a batch that arrives meanwhile waits is one
+    /// such transaction.
+    pub chunk_rows: u32,
+}
+
+impl Default for ByUserConfig {
+    fn default() -> Self {
+        Self {
+            idle: std::time::Duration::from_millis(1_000),
+            chunk_rows: 500,
+        }
+    }
+}
+
+/// Where the copy of one coupon stands.
+struct Cursor {
+    coupon: Uuid,
+    /// `issued_count` when this coupon's copy began.
+    target: i64,
+    /// The smallest user id not copied yet (an empty blob sorts before every id).
+    from: Vec<u8>,
+    /// For the log line once the coupon is done.
+    copied: u64,
+    started: std::time::Instant,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Filled {
+    /// A chunk was copied; more may be left.
+    Chunk { rows: u64 },
+    /// A coupon's copy ended: its rows are all listed by user now.
+    Complete,
+    /// Its count moved during the copy; it stays probed and is copied again later.
+    Moved,
+    /// Every coupon's rows are in the table.
+    Nothing,
+}
+
+#[derive(Default)]
+pub(crate) struct ByUserFiller {
+    cursor: Option<Cursor>,
+}
+
+impl ByUserFiller {
+    /// One chunk of one coupon, in one transaction.
+    pub(crate) async fn step(
+        &mut self,
+        conn: &mut SqliteConnection,
+        chunk_rows: u32,
+    ) -> Result<Filled, sqlx::Error> {
+        let cursor = match &mut self.cursor {
+            Some(cursor) => cursor,
+            None => {
+                let next: Option<(Uuid, i64)> = sqlx::query_as(
+                    "SELECT id, issued_count FROM coupons INDEXED BY coupons_not_by_user \
+                     WHERE issued_count > by_user_count LIMIT 1",
+                )
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some((coupon, target)) = next else {
+                    return Ok(Filled::Nothing);
+                };
+                self.cursor.insert(Cursor {
+                    coupon,
+                    target,
+                    from: Vec::new(),
+                    copied: 0,
+                    started: std::time::Instant::now(),
+                })
+            }
+        };
+        let mut tx = conn.begin().await?;
+        // The first id past this chunk, if any: the chunk is [from, past).
+        let past: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT user_id FROM issued_coupons WHERE coupon_id = ?1 AND user_id >= ?2 \
+             ORDER BY user_id LIMIT 1 OFFSET ?3",
+        )
+        .bind(cursor.coupon)
+        .bind(&cursor.from)
+        .bind(i64::from(chunk_rows.max(1)))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let copied = sqlx::query(
+            "INSERT OR IGNORE INTO issued_by_user (user_id, coupon_id) \
+             SELECT user_id, coupon_id FROM issued_coupons \
+             WHERE coupon_id = ?1 AND user_id >= ?2 AND (?3 IS NULL OR user_id < ?3)",
+        )
+        .bind(cursor.coupon)
+        .bind(&cursor.from)
+        .bind(past.as_deref())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        cursor.copied += copied;
+        let filled = match past {
+            Some(past) => {
+                cursor.from = past;
+                Filled::Chunk { rows: copied }
+            }
+            None => {
+                // Rows issued after the copy began may sit below `from`: the count is
+                // only taken if none came.
+                let done = sqlx::query(
+                    "UPDATE coupons SET by_user_count = ?2 WHERE id = ?1 AND issued_count = ?2",
+                )
+                .bind(cursor.coupon)
+                .bind(cursor.target)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 1 {
+                    Filled::Complete
+                } else {
+                    Filled::Moved
+                }
+            }
+        };
+        tx.commit().await?;
+        if matches!(filled, Filled::Complete | Filled::Moved)
+            && let Some(done) = self.cursor.take()
+        {
+            tracing::info!(
+                coupon = %done.coupon,
+                rows = done.copied,
+                took_ms = done.started.elapsed().as_millis(),
+                complete = filled == Filled::Complete,
+                "issued rows copied into the by-user table"
+            );
+        }
+        Ok(filled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::open;
+    use couponrush_domain::ports::IssuePersister;
+    use couponrush_domain::{CouponId, IssueRequest, RequestId, UserId};
+
+    async fn by_user_count(conn: &mut SqliteConnection, coupon: Uuid) -> i64 {
+        sqlx::query_scalar("SELECT by_user_count FROM coupons WHERE id = ?")
+            .bind(coupon)
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    }
+
+    /// A row issued while a coupon's copy runs may land below the cursor: the copy must
+    /// not call the coupon complete, and the next copy must take that row too.
+    #[tokio::test]
+    async fn a_copy_during_which_the_count_moved_is_not_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir.path().join("t.db"), 2).await.unwrap();
+        let coupon = CouponId::new();
+        sqlx::query(
+            "INSERT INTO coupons (id, name, coupon_type, discount_type, discount_value, \
+             total_quantity, expires_at, status, created_at) \
+             VALUES (?, 'c', 'PIZZA', 'FIXED', 1, 10, 0, 'ACTIVE', 0)",
+        )
+        .bind(coupon.into_uuid())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let rows = |n: usize| -> Vec<IssueRequest> {
+            (0..n)
+                .map(|_| IssueRequest {
+                    request_id: RequestId::new(),
+                    user_id: UserId::new(),
+                    coupon_id: coupon,
+                    requested_at: chrono::DateTime::UNIX_EPOCH,
+                })
+                .collect()
+        };
+        store.persist(&rows(3)).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        let mut filler = ByUserFiller::default();
+
+        assert_eq!(
+            filler.step(&mut conn, 1).await.unwrap(),
+            Filled::Chunk { rows: 1 }
+        );
+        store.persist(&rows(2)).await.unwrap();
+        let mut last = filler.step(&mut conn, 1).await.unwrap();
+        while let Filled::Chunk { .. } = last {
+            last = filler.step(&mut conn, 1).await.unwrap();
+        }
+        assert_eq!(last, Filled::Moved);
+        assert_eq!(by_user_count(&mut conn, coupon.into_uuid()).await, 0);
+
+        let mut last = filler.step(&mut conn, 2).await.unwrap();
+        while let Filled::Chunk { .. } = last {
+            last = filler.step(&mut conn, 2).await.unwrap();
+        }
+        assert_eq!(last, Filled::Complete);
+        assert_eq!(by_user_count(&mut conn, coupon.into_uuid()).await, 5);
+        let copied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM issued_by_user")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(copied, 5);
+        assert_eq!(filler.step(&mut conn, 2).await.unwrap(), Filled::Nothing);
+    }
+}
