@@ -92,7 +92,10 @@ impl ByUserFiller {
                 })
             }
         };
-        let mut tx = conn.begin().await?;
+        // IMMEDIATE: the chunk reads before it writes, and a deferred transaction that
+        // read cannot wait for the write lock; a coupon created or a session written
+        // on the pool meanwhile failed the copy with SQLITE_BUSY (seen in the bench).
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         // The first id past this chunk, if any: the chunk is [from, past).
         let past: Option<Vec<u8>> = sqlx::query_scalar(
             "SELECT user_id FROM issued_coupons WHERE coupon_id = ?1 AND user_id >= ?2 \
@@ -223,5 +226,55 @@ mod tests {
             .unwrap();
         assert_eq!(copied, 5);
         assert_eq!(filler.step(&mut conn, 2).await.unwrap(), Filled::Nothing);
+    }
+
+    /// Coupons are created and sessions written on the pool while the writer copies:
+    /// a chunk must wait for such a write, not fail (it read before writing, and a
+    /// deferred transaction that has read cannot wait for the write lock).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chunk_waits_for_a_write_on_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir.path().join("t.db"), 3).await.unwrap();
+        let coupon = CouponId::new();
+        let insert_coupon = "INSERT INTO coupons (id, name, coupon_type, discount_type, \
+             discount_value, total_quantity, expires_at, status, created_at) \
+             VALUES (?, 'c', 'PIZZA', 'FIXED', 1, 10, 0, 'ACTIVE', 0)";
+        sqlx::query(insert_coupon)
+            .bind(coupon.into_uuid())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let rows: Vec<IssueRequest> = (0..4)
+            .map(|_| IssueRequest {
+                request_id: RequestId::new(),
+                user_id: UserId::new(),
+                coupon_id: coupon,
+                requested_at: chrono::DateTime::UNIX_EPOCH,
+            })
+            .collect();
+        store.persist(&rows).await.unwrap();
+
+        let mut other = store.pool().acquire().await.unwrap();
+        let mut write = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query(insert_coupon)
+            .bind(CouponId::new().into_uuid())
+            .execute(&mut *write)
+            .await
+            .unwrap();
+        let copier = store.clone();
+        let copy = tokio::spawn(async move {
+            let mut conn = copier.pool().acquire().await.unwrap();
+            let mut filler = ByUserFiller::default();
+            let mut steps = vec![filler.step(&mut conn, 10).await];
+            steps.push(filler.step(&mut conn, 10).await);
+            steps
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        write.commit().await.unwrap();
+        let steps = copy.await.unwrap();
+        assert!(
+            matches!(steps[..], [Ok(Filled::Complete), Ok(Filled::Nothing)]),
+            "{steps:?}"
+        );
     }
 }
