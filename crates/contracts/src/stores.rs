@@ -64,7 +64,8 @@ fn user(role: Role) -> User {
     }
 }
 
-fn coupon(total: u64, status: CouponStatus) -> Coupon {
+/// A valid coupon of `total` units, expiring in 30 days; not stored.
+pub fn coupon(total: u64, status: CouponStatus) -> Coupon {
     let now = ms(Utc::now());
     Coupon {
         id: CouponId::new(),
@@ -86,7 +87,8 @@ async fn stored_coupon<S: Stores + ?Sized>(store: &S, total: u64) -> Coupon {
     c
 }
 
-fn request(user: UserId, coupon: CouponId, at: DateTime<Utc>) -> IssueRequest {
+/// `user`'s request for `coupon` at `at` (to the millisecond), with a new request id.
+pub fn request(user: UserId, coupon: CouponId, at: DateTime<Utc>) -> IssueRequest {
     IssueRequest {
         request_id: RequestId::new(),
         user_id: user,

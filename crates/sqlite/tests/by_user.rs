@@ -3,49 +3,23 @@
 //! rows have been copied into it yet or not. Also: rows stored before migration 0008
 //! are kept, and listed by user.
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
+use couponrush_contracts::stores::{coupon, ms, request};
 use couponrush_domain::ports::{CouponStore, IssueLog, IssuedCouponStore};
-use couponrush_domain::waiting_room::RoomPolicy;
-use couponrush_domain::{
-    Coupon, CouponId, CouponName, CouponStatus, CouponType, Discount, IssueRequest, IssuedCoupon,
-    Quantity, RequestId, UserId,
-};
+use couponrush_domain::{Coupon, CouponId, CouponStatus, IssuedCoupon, UserId};
 use couponrush_sqlite::{
     BatchConfig, ByUserConfig, GroupCommitLog, GroupCommitWriter, SqliteStore, open, open_writer,
 };
 use std::path::Path;
 
 fn now_ms() -> DateTime<Utc> {
-    Utc::now()
-        .duration_trunc(Duration::milliseconds(1))
-        .expect("truncate")
+    ms(Utc::now())
 }
 
 async fn stored_coupon(store: &SqliteStore) -> Coupon {
-    let now = now_ms();
-    let c = Coupon {
-        id: CouponId::new(),
-        name: CouponName::parse("Friday chicken").expect("valid name"),
-        coupon_type: CouponType::Chicken,
-        discount: Discount::fixed(3000).expect("valid discount"),
-        total_quantity: Quantity::new(100).expect("valid quantity"),
-        expires_at: now + Duration::days(30),
-        opens_at: None,
-        status: CouponStatus::Active,
-        room: RoomPolicy::default(),
-        created_at: now,
-    };
+    let c = coupon(100, CouponStatus::Active);
     store.insert_coupon(&c).await.expect("insert coupon");
     c
-}
-
-fn request(user: UserId, coupon: CouponId, at: DateTime<Utc>) -> IssueRequest {
-    IssueRequest {
-        request_id: RequestId::new(),
-        user_id: user,
-        coupon_id: coupon,
-        requested_at: at,
-    }
 }
 
 /// A writer that copies into the by-user table after `idle` without requests.

@@ -5,6 +5,21 @@
 
 use std::sync::Arc;
 
+/// `EXPLAIN QUERY PLAN` of `sql` with `ids` random ids bound: each step's detail.
+async fn plan(store: &couponrush_sqlite::SqliteStore, sql: &str, ids: usize) -> Vec<String> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+    for _ in 0..ids {
+        query = query.bind(uuid::Uuid::new_v4());
+    }
+    query
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_store_honours_the_store_contracts() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -36,21 +51,11 @@ async fn a_coupons_holders_are_read_through_an_index() {
     for coupons in [1, 3] {
         // The adapter's own statement, for one coupon and for several.
         let sql = format!(
-            "EXPLAIN QUERY PLAN {}{})",
+            "{}{})",
             couponrush_sqlite::HOLDERS_SELECT,
             vec!["?"; coupons].join(", ")
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for _ in 0..coupons {
-            query = query.bind(uuid::Uuid::new_v4());
-        }
-        let plan: Vec<String> = query
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
-            .collect();
+        let plan = plan(&store, &sql, coupons).await;
         assert!(
             plan.iter()
                 .any(|d| d.contains("USING PRIMARY KEY (coupon_id=?)")),
@@ -72,18 +77,7 @@ async fn a_users_coupons_are_read_by_user_and_by_probe_never_scanned() {
     let store = couponrush_sqlite::open(&dir.path().join("couponrush.db"), 1)
         .await
         .expect("open");
-    let sql = format!(
-        "EXPLAIN QUERY PLAN {}",
-        couponrush_sqlite::LIST_OWNED_SELECT
-    );
-    let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(uuid::Uuid::new_v4())
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
-        .collect();
+    let plan = plan(&store, couponrush_sqlite::LIST_OWNED_SELECT, 1).await;
     for step in [
         "SEARCH u USING PRIMARY KEY (user_id=?)",
         "SEARCH i USING PRIMARY KEY (coupon_id=? AND user_id=?)",
