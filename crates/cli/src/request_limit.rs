@@ -21,7 +21,9 @@ use axum::response::{IntoResponse, Response};
 use couponrush_api::ApiError;
 use couponrush_api::middleware::trace_id;
 use couponrush_telemetry::metrics::Occupancy;
-use couponrush_telemetry::metrics::names::{HTTP_REQUESTS_SHED_TOTAL, HTTP_REQUESTS_WAITING};
+use couponrush_telemetry::metrics::names::{
+    HTTP_REQUESTS_SHED_TOTAL, HTTP_REQUESTS_WAITING, HTTP_TURN_WAIT_SECONDS,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -62,13 +64,17 @@ impl RequestLimit {
     /// after `max_wait`.
     pub async fn wait_turn(&self) -> Option<Turn> {
         let _waiting = Occupancy::enter(HTTP_REQUESTS_WAITING);
+        let started = tokio::time::Instant::now();
         let turn = tokio::time::timeout(self.max_wait, self.turns.clone().acquire_owned())
             .await
             .ok()
             // The semaphore is never closed.
             .and_then(Result::ok);
-        if turn.is_none() {
-            metrics::counter!(HTTP_REQUESTS_SHED_TOTAL).increment(1);
+        match turn {
+            // The request-duration histogram starts when the router runs the request:
+            // this is the part of a client's wait that it does not see.
+            Some(_) => metrics::histogram!(HTTP_TURN_WAIT_SECONDS).record(started.elapsed()),
+            None => metrics::counter!(HTTP_REQUESTS_SHED_TOTAL).increment(1),
         }
         turn
     }

@@ -44,6 +44,7 @@ pub const HTTP_REQUESTS_TOTAL: &str = "couponrush_http_requests_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "couponrush_http_request_duration_seconds";
 pub const HTTP_REQUESTS_IN_FLIGHT: &str = "couponrush_http_requests_in_flight";
 pub const HTTP_REQUESTS_WAITING: &str = "couponrush_http_requests_waiting";
+pub const HTTP_TURN_WAIT_SECONDS: &str = "couponrush_http_turn_wait_seconds";
 pub const HTTP_REQUESTS_SHED_TOTAL: &str = "couponrush_http_requests_shed_total";
 pub const HTTP_CONNECTIONS_OPEN: &str = "couponrush_http_connections_open";
 pub const HTTP_CONNECTIONS_ACTIVE: &str = "couponrush_http_connections_active";
@@ -124,6 +125,7 @@ pub const FAMILIES: &[Family] = &[
     Family { name: HTTP_REQUEST_DURATION_SECONDS, kind: Histogram, labels: &["method", "route", "status"], processes: HTTP, help: "Time to answer an HTTP request." },
     Family { name: HTTP_REQUESTS_IN_FLIGHT, kind: Gauge, labels: &[], processes: HTTP, help: "HTTP requests being handled." },
     Family { name: HTTP_REQUESTS_WAITING, kind: Gauge, labels: &[], processes: HTTP, help: "HTTP requests waiting for a turn (max_requests_in_flight)." },
+    Family { name: HTTP_TURN_WAIT_SECONDS, kind: Histogram, labels: &[], processes: HTTP, help: "How long a request that found no free turn waited for one." },
     Family { name: HTTP_REQUESTS_SHED_TOTAL, kind: Counter, labels: &[], processes: HTTP, help: "HTTP requests answered 503 SERVER_BUSY after waiting request_queue_timeout_ms for a turn." },
     Family { name: HTTP_CONNECTIONS_OPEN, kind: Gauge, labels: &[], processes: HTTP, help: "Open client connections (parked between requests, or active)." },
     Family { name: HTTP_CONNECTIONS_ACTIVE, kind: Gauge, labels: &[], processes: HTTP, help: "Client connections the HTTP server is reading, running or answering a request on (holding its buffers)." },
