@@ -71,6 +71,20 @@ impl ByUserFiller {
         conn: &mut SqliteConnection,
         chunk_rows: u32,
     ) -> Result<Filled, sqlx::Error> {
+        let step = self.chunk(conn, chunk_rows).await;
+        if step.is_err() {
+            // The cursor may have moved past a chunk whose transaction then failed and
+            // was rolled back: the coupon's copy starts over rather than skip it.
+            self.cursor = None;
+        }
+        step
+    }
+
+    async fn chunk(
+        &mut self,
+        conn: &mut SqliteConnection,
+        chunk_rows: u32,
+    ) -> Result<Filled, sqlx::Error> {
         let cursor = match &mut self.cursor {
             Some(cursor) => cursor,
             None => {
@@ -276,5 +290,69 @@ mod tests {
             matches!(steps[..], [Ok(Filled::Complete), Ok(Filled::Nothing)]),
             "{steps:?}"
         );
+    }
+
+    /// A chunk whose commit fails is rolled back after the cursor moved past it; the
+    /// copy must not then call the coupon complete without those rows.
+    #[tokio::test]
+    async fn a_chunk_whose_commit_failed_is_copied_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir.path().join("t.db"), 2).await.unwrap();
+        let coupon = CouponId::new();
+        sqlx::query(
+            "INSERT INTO coupons (id, name, coupon_type, discount_type, discount_value, \
+             total_quantity, expires_at, status, created_at) \
+             VALUES (?, 'c', 'PIZZA', 'FIXED', 1, 10, 0, 'ACTIVE', 0)",
+        )
+        .bind(coupon.into_uuid())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let rows: Vec<IssueRequest> = (0..6)
+            .map(|_| IssueRequest {
+                request_id: RequestId::new(),
+                user_id: UserId::new(),
+                coupon_id: coupon,
+                requested_at: chrono::DateTime::UNIX_EPOCH,
+            })
+            .collect();
+        store.persist(&rows).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        // The second of three chunks: its statements succeed, its COMMIT fails (a
+        // deferred foreign key left broken by a trigger is only checked at commit).
+        for sql in [
+            "CREATE TABLE poison (c BLOB REFERENCES coupons (id) DEFERRABLE INITIALLY DEFERRED)",
+            "CREATE TRIGGER poison_second_chunk AFTER INSERT ON issued_by_user \
+             WHEN (SELECT COUNT(*) FROM issued_by_user) = 3 \
+             BEGIN INSERT INTO poison VALUES (x'00'); END",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+        let mut filler = ByUserFiller::default();
+        assert_eq!(
+            filler.step(&mut conn, 2).await.unwrap(),
+            Filled::Chunk { rows: 2 }
+        );
+        assert!(
+            filler.step(&mut conn, 2).await.is_err(),
+            "the second chunk's commit fails"
+        );
+        sqlx::query("DROP TRIGGER poison_second_chunk")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let mut last = filler.step(&mut conn, 2).await.unwrap();
+        while let Filled::Chunk { .. } = last {
+            last = filler.step(&mut conn, 2).await.unwrap();
+        }
+        assert_eq!(last, Filled::Complete);
+        let copied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM issued_by_user")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(copied, 6, "every row, the failed chunk's included");
     }
 }
