@@ -174,13 +174,43 @@ impl ByUserFiller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connect::open;
-    use couponrush_domain::ports::IssuePersister;
-    use couponrush_domain::{CouponId, IssueRequest, RequestId, UserId};
+    use crate::connect::{SqliteStore, open};
+    use chrono::Utc;
+    use couponrush_contracts::stores::{coupon, request};
+    use couponrush_domain::ports::{CouponStore, IssuePersister};
+    use couponrush_domain::{CouponId, CouponStatus, UserId};
 
-    async fn by_user_count(conn: &mut SqliteConnection, coupon: Uuid) -> i64 {
-        sqlx::query_scalar("SELECT by_user_count FROM coupons WHERE id = ?")
-            .bind(coupon)
+    /// A store on a temp file (`connections` in its pool) with one coupon.
+    async fn store_with_coupon(
+        dir: &tempfile::TempDir,
+        connections: u32,
+    ) -> (SqliteStore, CouponId) {
+        let store = open(&dir.path().join("t.db"), connections).await.unwrap();
+        let c = coupon(10, CouponStatus::Active);
+        store.insert_coupon(&c).await.unwrap();
+        (store, c.id)
+    }
+
+    /// `n` rows of new users for `coupon`, persisted as the writer would.
+    async fn issue(store: &SqliteStore, coupon: CouponId, n: usize) {
+        let rows: Vec<_> = (0..n)
+            .map(|_| request(UserId::new(), coupon, Utc::now()))
+            .collect();
+        store.persist(&rows).await.unwrap();
+    }
+
+    /// Steps on until a coupon's copy ends; what ended it.
+    async fn finish(filler: &mut ByUserFiller, conn: &mut SqliteConnection, chunk: u32) -> Filled {
+        loop {
+            match filler.step(conn, chunk).await.unwrap() {
+                Filled::Chunk { .. } => {}
+                ended => return ended,
+            }
+        }
+    }
+
+    async fn count(conn: &mut SqliteConnection, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(conn)
             .await
             .unwrap()
@@ -191,28 +221,8 @@ mod tests {
     #[tokio::test]
     async fn a_copy_during_which_the_count_moved_is_not_taken() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir.path().join("t.db"), 2).await.unwrap();
-        let coupon = CouponId::new();
-        sqlx::query(
-            "INSERT INTO coupons (id, name, coupon_type, discount_type, discount_value, \
-             total_quantity, expires_at, status, created_at) \
-             VALUES (?, 'c', 'PIZZA', 'FIXED', 1, 10, 0, 'ACTIVE', 0)",
-        )
-        .bind(coupon.into_uuid())
-        .execute(store.pool())
-        .await
-        .unwrap();
-        let rows = |n: usize| -> Vec<IssueRequest> {
-            (0..n)
-                .map(|_| IssueRequest {
-                    request_id: RequestId::new(),
-                    user_id: UserId::new(),
-                    coupon_id: coupon,
-                    requested_at: chrono::DateTime::UNIX_EPOCH,
-                })
-                .collect()
-        };
-        store.persist(&rows(3)).await.unwrap();
+        let (store, coupon) = store_with_coupon(&dir, 2).await;
+        issue(&store, coupon, 3).await;
         let mut conn = store.pool().acquire().await.unwrap();
         let mut filler = ByUserFiller::default();
 
@@ -220,25 +230,22 @@ mod tests {
             filler.step(&mut conn, 1).await.unwrap(),
             Filled::Chunk { rows: 1 }
         );
-        store.persist(&rows(2)).await.unwrap();
-        let mut last = filler.step(&mut conn, 1).await.unwrap();
-        while let Filled::Chunk { .. } = last {
-            last = filler.step(&mut conn, 1).await.unwrap();
-        }
-        assert_eq!(last, Filled::Moved);
-        assert_eq!(by_user_count(&mut conn, coupon.into_uuid()).await, 0);
+        issue(&store, coupon, 2).await;
+        assert_eq!(finish(&mut filler, &mut conn, 1).await, Filled::Moved);
+        assert_eq!(
+            count(&mut conn, "SELECT by_user_count FROM coupons").await,
+            0
+        );
 
-        let mut last = filler.step(&mut conn, 2).await.unwrap();
-        while let Filled::Chunk { .. } = last {
-            last = filler.step(&mut conn, 2).await.unwrap();
-        }
-        assert_eq!(last, Filled::Complete);
-        assert_eq!(by_user_count(&mut conn, coupon.into_uuid()).await, 5);
-        let copied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM issued_by_user")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        assert_eq!(copied, 5);
+        assert_eq!(finish(&mut filler, &mut conn, 2).await, Filled::Complete);
+        assert_eq!(
+            count(&mut conn, "SELECT by_user_count FROM coupons").await,
+            5
+        );
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) FROM issued_by_user").await,
+            5
+        );
         assert_eq!(filler.step(&mut conn, 2).await.unwrap(), Filled::Nothing);
     }
 
@@ -248,30 +255,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_chunk_waits_for_a_write_on_another_connection() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir.path().join("t.db"), 3).await.unwrap();
-        let coupon = CouponId::new();
-        let insert_coupon = "INSERT INTO coupons (id, name, coupon_type, discount_type, \
-             discount_value, total_quantity, expires_at, status, created_at) \
-             VALUES (?, 'c', 'PIZZA', 'FIXED', 1, 10, 0, 'ACTIVE', 0)";
-        sqlx::query(insert_coupon)
-            .bind(coupon.into_uuid())
-            .execute(store.pool())
-            .await
-            .unwrap();
-        let rows: Vec<IssueRequest> = (0..4)
-            .map(|_| IssueRequest {
-                request_id: RequestId::new(),
-                user_id: UserId::new(),
-                coupon_id: coupon,
-                requested_at: chrono::DateTime::UNIX_EPOCH,
-            })
-            .collect();
-        store.persist(&rows).await.unwrap();
+        let (store, coupon) = store_with_coupon(&dir, 3).await;
+        issue(&store, coupon, 4).await;
 
         let mut other = store.pool().acquire().await.unwrap();
         let mut write = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
-        sqlx::query(insert_coupon)
-            .bind(CouponId::new().into_uuid())
+        sqlx::query("UPDATE coupons SET name = 'renamed'")
             .execute(&mut *write)
             .await
             .unwrap();
@@ -297,26 +286,8 @@ mod tests {
     #[tokio::test]
     async fn a_chunk_whose_commit_failed_is_copied_again() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir.path().join("t.db"), 2).await.unwrap();
-        let coupon = CouponId::new();
-        sqlx::query(
-            "INSERT INTO coupons (id, name, coupon_type, discount_type, discount_value, \
-             total_quantity, expires_at, status, created_at) \
-             VALUES (?, 'c', 'PIZZA', 'FIXED', 1, 10, 0, 'ACTIVE', 0)",
-        )
-        .bind(coupon.into_uuid())
-        .execute(store.pool())
-        .await
-        .unwrap();
-        let rows: Vec<IssueRequest> = (0..6)
-            .map(|_| IssueRequest {
-                request_id: RequestId::new(),
-                user_id: UserId::new(),
-                coupon_id: coupon,
-                requested_at: chrono::DateTime::UNIX_EPOCH,
-            })
-            .collect();
-        store.persist(&rows).await.unwrap();
+        let (store, coupon) = store_with_coupon(&dir, 2).await;
+        issue(&store, coupon, 6).await;
         let mut conn = store.pool().acquire().await.unwrap();
         // The second of three chunks: its statements succeed, its COMMIT fails (a
         // deferred foreign key left broken by a trigger is only checked at commit).
@@ -344,15 +315,11 @@ mod tests {
             .execute(&mut *conn)
             .await
             .unwrap();
-        let mut last = filler.step(&mut conn, 2).await.unwrap();
-        while let Filled::Chunk { .. } = last {
-            last = filler.step(&mut conn, 2).await.unwrap();
-        }
-        assert_eq!(last, Filled::Complete);
-        let copied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM issued_by_user")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        assert_eq!(copied, 6, "every row, the failed chunk's included");
+        assert_eq!(finish(&mut filler, &mut conn, 2).await, Filled::Complete);
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) FROM issued_by_user").await,
+            6,
+            "every row, the failed chunk's included"
+        );
     }
 }
