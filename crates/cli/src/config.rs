@@ -33,6 +33,10 @@ pub struct Config {
     /// of it runs (0: no limit). Probes, metrics and signing in never wait. Unset: the
     /// mode's own bound ([`Config::requests_in_flight`]).
     pub max_requests_in_flight: Option<usize>,
+    /// Requests that may wait for their durable append without their turn (it goes to
+    /// the next request meanwhile); past it one keeps its turn (0: every request keeps
+    /// it). Unset: the mode's own bound ([`Config::appends_waiting`]).
+    pub max_appends_waiting: Option<usize>,
     /// Longest wait for a turn; then 503 `SERVER_BUSY` with `Retry-After`.
     pub request_queue_timeout_ms: u64,
     /// Where embedded mode keeps its SQLite database and generated secrets.
@@ -198,6 +202,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             listen_backlog: 4_096,
             max_requests_in_flight: None,
+            max_appends_waiting: None,
             request_queue_timeout_ms: 10_000,
             data_dir: PathBuf::from("./data"),
             jwt_secret: None,
@@ -277,6 +282,9 @@ pub const ENV_PREFIX: &str = "COUPONRUSH_";
 /// `max_requests_in_flight` when unset, by mode (see [`Config::requests_in_flight`]).
 pub const EMBEDDED_REQUESTS_IN_FLIGHT: usize = 256;
 pub const API_REQUESTS_IN_FLIGHT: usize = 3_072;
+/// `max_appends_waiting` when unset, by mode (see [`Config::appends_waiting`]).
+pub const EMBEDDED_APPENDS_WAITING: usize = 1_024;
+pub const API_APPENDS_WAITING: usize = 0;
 
 impl Config {
     /// Layers the sources; `flags` holds only what was given on the command line.
@@ -464,6 +472,20 @@ impl Config {
         })
     }
 
+    /// How many requests of a process of `role` may wait for their durable append
+    /// without their turn (`append_waiters`). Embedded: 1,024, about a full batch of the
+    /// group commit (`batch_max_rows`), so a commit slowed by the disk gets bigger
+    /// batches rather than a queue for turns (256 turns capped a batch at 256 rows).
+    /// An api node: none, its requests keep their turn through the broker's acks; its
+    /// 3,072 turns were sized with them (memory, below 200 MB), and freeing them would
+    /// let twice as many requests be alive at once.
+    pub fn appends_waiting(&self, role: Role) -> usize {
+        self.max_appends_waiting.unwrap_or(match role {
+            Role::Embedded => EMBEDDED_APPENDS_WAITING,
+            _ => API_APPENDS_WAITING,
+        })
+    }
+
     /// The bound on requests a process of `role` works on at once, if any.
     pub fn request_limit(&self, role: Role) -> Option<RequestLimit> {
         let max = self.requests_in_flight(role);
@@ -643,6 +665,17 @@ impl Config {
             f,
             "  requests in flight    at most {in_flight} (0: no limit), a turn waited for up to {} ms",
             self.request_queue_timeout_ms
+        )?;
+        let waiting = match (self.max_appends_waiting, role) {
+            (Some(n), _) => n.to_string(),
+            (None, Role::All) => {
+                format!("{EMBEDDED_APPENDS_WAITING} (embedded) / {API_APPENDS_WAITING} (api node)")
+            }
+            (None, role) => self.appends_waiting(role).to_string(),
+        };
+        writeln!(
+            f,
+            "  appends waiting       at most {waiting} without their turn (0: they keep it)"
         )?;
         writeln!(f, "  jwt_secret            {}", secret(&self.jwt_secret))?;
         writeln!(f, "  token_ttl_secs        {}", self.token_ttl_secs)?;
@@ -900,8 +933,10 @@ mod tests {
             assert!(has(&consumer, key), "a consumer uses {key}");
         }
         for shown in [&embedded, &api, &consumer] {
-            // The one value that depends on the mode: `couponrush config` shows both.
-            for line in shown.lines().filter(|l| !l.contains("requests in flight")) {
+            // The values that depend on the mode: `couponrush config` shows both.
+            let by_mode =
+                |l: &str| l.contains("requests in flight") || l.contains("appends waiting");
+            for line in shown.lines().filter(|l| !by_mode(l)) {
                 assert!(
                     all.lines().any(|l| l == line),
                     "`couponrush config` shows {line}"

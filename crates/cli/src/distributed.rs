@@ -6,6 +6,7 @@
 //! Metrics: an api node serves `/metrics` on its HTTP port; a consumer node, which has
 //! no API, on its admin port (`metrics_bind`, with `/health`).
 
+use crate::append_waiters::{self, AppendWaiters};
 use crate::clock::SystemClock;
 use crate::config::{Config, Role};
 use crate::instrumented::{
@@ -216,7 +217,10 @@ impl ApiNode {
             coupons: store_port.clone(),
             issued: store_port.clone(),
             gate: Arc::new(InstrumentedGate::new(gate)),
-            log: Arc::new(InstrumentedLog::new(log.clone())),
+            log: Arc::new(InstrumentedLog::new(append_waiters::log(
+                log.clone(),
+                AppendWaiters::new(config.appends_waiting(Role::Api)),
+            ))),
             drain,
             parked: Some(Arc::new(crate::reconcile::parked_holders(
                 &store,

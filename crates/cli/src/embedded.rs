@@ -6,6 +6,7 @@
 //! shutdown future resolves, then drains: in-flight requests finish, the last batch
 //! commits, the database closes. Metrics are served at `/metrics` on the same port.
 
+use crate::append_waiters::{self, AppendWaiters};
 use crate::clock::SystemClock;
 use crate::config::{Config, Role};
 use crate::instrumented::{
@@ -88,7 +89,10 @@ impl EmbeddedApp {
             coupons: store_port.clone(),
             issued: store_port,
             gate: Arc::new(InstrumentedGate::new(Arc::new(MemoryGate::new()))),
-            log: Arc::new(InstrumentedLog::new(log.clone())),
+            log: Arc::new(InstrumentedLog::new(append_waiters::log(
+                log.clone(),
+                AppendWaiters::new(config.appends_waiting(Role::Embedded)),
+            ))),
             drain: log,
             // A record is ACCEPTED only once committed: none can fail afterwards.
             parked: None,

@@ -2,6 +2,7 @@
 //! `couponrush` binary (main.rs) is a thin shell over this library, and `testkit` starts
 //! the same wiring in-process.
 
+pub mod append_waiters;
 pub mod clock;
 pub mod config;
 mod connection;

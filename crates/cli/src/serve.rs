@@ -15,6 +15,7 @@
 //! of allocating a second one, and the router's future is boxed, so it takes memory only
 //! while a request runs rather than a slot of its size for the connection's lifetime.
 
+use crate::append_waiters;
 use crate::connection::{self, Admission, InProgress, Session, Shared};
 use crate::request_limit::{RequestLimit, Turn};
 use axum::Router;
@@ -213,16 +214,16 @@ impl hyper::service::Service<Request<Incoming>> for RouterService {
                             return Ok(answer(crate::request_limit::busy(&request)));
                         };
                         // Boxed apart: the waiting future stays small.
-                        let response = Box::pin(router.oneshot(request)).await?;
-                        drop(turn);
+                        let response =
+                            Box::pin(append_waiters::holding(Some(turn), router.oneshot(request)))
+                                .await?;
                         Ok(answer(response))
                     });
                 }
             },
         };
         Box::pin(async move {
-            let response = router.oneshot(request).await?;
-            drop(turn);
+            let response = append_waiters::holding(turn, router.oneshot(request)).await?;
             Ok(answer(response))
         })
     }
