@@ -16,36 +16,27 @@
 //! spawned on ([`carry`], used by `TokioSpawner`), so the append finds it. The turn is
 //! given back when the request ends, as before, even if its issue step runs on.
 
-use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
-
+use crate::request_limit::Turn;
 use async_trait::async_trait;
 use couponrush_domain::IssueRequest;
 use couponrush_domain::ports::{IssueLog, LogError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Semaphore;
-
-use crate::request_limit::Turn;
 
 tokio::task_local! {
     static HELD: HeldTurn;
 }
 
 /// The turn of the request running in this task, until it is given back.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct HeldTurn(Arc<Mutex<Option<Turn>>>);
 
 impl HeldTurn {
     fn take(&self) -> Option<Turn> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-
-    fn is_held(&self) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
     }
 }
 
@@ -93,15 +84,15 @@ impl AppendWaiters {
     /// Runs `append`, the current request's turn given back for a free place if the
     /// request holds one and a place is free.
     pub async fn without_turn<F: Future>(&self, append: F) -> F::Output {
-        let place = HELD
-            .try_with(Clone::clone)
-            .ok()
-            .filter(HeldTurn::is_held)
-            .and_then(|held| {
-                let place = self.places.clone().try_acquire_owned().ok()?;
-                drop(held.take());
-                Some(place)
-            });
+        // A place first, then the turn: with no turn to give (the request has ended,
+        // or it never held one) the place goes back at once.
+        let place = HELD.try_with(Clone::clone).ok().and_then(|held| {
+            let place = self.places.clone().try_acquire_owned().ok()?;
+            held.take().map(|turn| {
+                drop(turn);
+                place
+            })
+        });
         let result = append.await;
         drop(place);
         result
