@@ -20,8 +20,7 @@ use crate::request_limit::Turn;
 use async_trait::async_trait;
 use couponrush_domain::IssueRequest;
 use couponrush_domain::ports::{IssueLog, LogError};
-use futures::FutureExt;
-use futures::future::BoxFuture;
+use futures::future::Either;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Semaphore;
@@ -59,11 +58,12 @@ pub async fn holding<F: Future>(turn: Option<Turn>, work: F) -> F::Output {
     HELD.scope(held, work).await
 }
 
-/// `work`, to be spawned, carrying the spawning request's turn.
-pub fn carry(work: BoxFuture<'static, ()>) -> BoxFuture<'static, ()> {
+/// `work`, to be spawned, carrying the spawning request's turn (no box of its own: it
+/// wraps every issue step).
+pub fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
     match HELD.try_with(Clone::clone) {
-        Ok(held) => HELD.scope(held, work).boxed(),
-        Err(_) => work,
+        Ok(held) => Either::Left(HELD.scope(held, work)),
+        Err(_) => Either::Right(work),
     }
 }
 
@@ -124,6 +124,7 @@ impl IssueLog for TurnFreeLog {
 mod tests {
     use super::*;
     use crate::request_limit::RequestLimit;
+    use futures::FutureExt;
     use std::time::Duration;
     use tokio::sync::oneshot;
 

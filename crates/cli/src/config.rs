@@ -286,6 +286,39 @@ pub const API_REQUESTS_IN_FLIGHT: usize = 3_072;
 pub const EMBEDDED_APPENDS_WAITING: usize = 1_024;
 pub const API_APPENDS_WAITING: usize = 0;
 
+/// A bound whose default depends on the mode: embedded, or an api node.
+struct ByMode {
+    embedded: usize,
+    api: usize,
+}
+
+impl ByMode {
+    const IN_FLIGHT: Self = Self {
+        embedded: EMBEDDED_REQUESTS_IN_FLIGHT,
+        api: API_REQUESTS_IN_FLIGHT,
+    };
+    const APPENDS_WAITING: Self = Self {
+        embedded: EMBEDDED_APPENDS_WAITING,
+        api: API_APPENDS_WAITING,
+    };
+
+    /// The value a process of `role` uses: the one `set`, else the mode's own.
+    fn value(&self, set: Option<usize>, role: Role) -> usize {
+        set.unwrap_or(match role {
+            Role::Embedded => self.embedded,
+            _ => self.api,
+        })
+    }
+
+    /// As `couponrush config` shows it: both defaults for every role at once.
+    fn shown(&self, set: Option<usize>, role: Role) -> String {
+        match (set, role) {
+            (None, Role::All) => format!("{} (embedded) / {} (api node)", self.embedded, self.api),
+            _ => self.value(set, role).to_string(),
+        }
+    }
+}
+
 impl Config {
     /// Layers the sources; `flags` holds only what was given on the command line.
     pub fn load(file: Option<&Path>, flags: impl Serialize) -> anyhow::Result<Self> {
@@ -466,10 +499,7 @@ impl Config {
     /// 500 ms in none against three, peak RSS 140 against 106 MB; 4,096 crossed 200 MB
     /// in the 20,000/s events.
     pub fn requests_in_flight(&self, role: Role) -> usize {
-        self.max_requests_in_flight.unwrap_or(match role {
-            Role::Embedded => EMBEDDED_REQUESTS_IN_FLIGHT,
-            _ => API_REQUESTS_IN_FLIGHT,
-        })
+        ByMode::IN_FLIGHT.value(self.max_requests_in_flight, role)
     }
 
     /// How many requests of a process of `role` may wait for their durable append
@@ -480,10 +510,7 @@ impl Config {
     /// 3,072 turns were sized with them (memory, below 200 MB), and freeing them would
     /// let twice as many requests be alive at once.
     pub fn appends_waiting(&self, role: Role) -> usize {
-        self.max_appends_waiting.unwrap_or(match role {
-            Role::Embedded => EMBEDDED_APPENDS_WAITING,
-            _ => API_APPENDS_WAITING,
-        })
+        ByMode::APPENDS_WAITING.value(self.max_appends_waiting, role)
     }
 
     /// The bound on requests a process of `role` works on at once, if any.
@@ -654,25 +681,13 @@ impl Config {
     fn fmt_http(&self, f: &mut fmt::Formatter<'_>, role: Role) -> fmt::Result {
         writeln!(f, "  bind                  {}", self.bind)?;
         writeln!(f, "  listen_backlog        {}", self.listen_backlog)?;
-        let in_flight = match (self.max_requests_in_flight, role) {
-            (Some(n), _) => n.to_string(),
-            (None, Role::All) => format!(
-                "{EMBEDDED_REQUESTS_IN_FLIGHT} (embedded) / {API_REQUESTS_IN_FLIGHT} (api node)"
-            ),
-            (None, role) => self.requests_in_flight(role).to_string(),
-        };
+        let in_flight = ByMode::IN_FLIGHT.shown(self.max_requests_in_flight, role);
         writeln!(
             f,
             "  requests in flight    at most {in_flight} (0: no limit), a turn waited for up to {} ms",
             self.request_queue_timeout_ms
         )?;
-        let waiting = match (self.max_appends_waiting, role) {
-            (Some(n), _) => n.to_string(),
-            (None, Role::All) => {
-                format!("{EMBEDDED_APPENDS_WAITING} (embedded) / {API_APPENDS_WAITING} (api node)")
-            }
-            (None, role) => self.appends_waiting(role).to_string(),
-        };
+        let waiting = ByMode::APPENDS_WAITING.shown(self.max_appends_waiting, role);
         writeln!(
             f,
             "  appends waiting       at most {waiting} without their turn (0: they keep it)"

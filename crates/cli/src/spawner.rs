@@ -6,7 +6,6 @@
 use crate::append_waiters;
 use couponrush_domain::ports::Spawner;
 use couponrush_telemetry::trace;
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
@@ -15,7 +14,7 @@ pub struct TokioSpawner;
 
 impl Spawner for TokioSpawner {
     fn spawn(&self, work: BoxFuture<'static, ()>) {
-        let work = append_waiters::carry(work.instrument(tracing::Span::current()).boxed());
+        let work = append_waiters::carry(work.instrument(tracing::Span::current()));
         match trace::current_trace_id() {
             Some(id) => tokio::spawn(trace::scope(id, work)),
             None => tokio::spawn(work),
