@@ -48,11 +48,18 @@ impl Drop for GiveBack {
     }
 }
 
-/// Runs a request's `work` holding `turn` (none: a request that needs no turn).
-pub async fn holding<F: Future>(turn: Option<Turn>, work: F) -> F::Output {
+/// Runs a request's `work` holding `turn` (none: a request that needs no turn) to its
+/// end; with `lend`, as the task's turn, which its durable append may give back. Without
+/// places to lend into (an api node) nothing is set up for it.
+pub async fn holding<F: Future>(turn: Option<Turn>, lend: bool, work: F) -> F::Output {
     let Some(turn) = turn else {
         return work.await;
     };
+    if !lend {
+        let output = work.await;
+        drop(turn);
+        return output;
+    }
     let held = HeldTurn(Arc::new(Mutex::new(Some(turn))));
     let _give_back = GiveBack(held.clone());
     HELD.scope(held, work).await
@@ -141,7 +148,7 @@ mod tests {
         let turn = limit.try_turn().expect("a free turn");
         let (commit, committed) = oneshot::channel::<()>();
         let (started, appending) = oneshot::channel::<()>();
-        let request = tokio::spawn(holding(Some(turn), async move {
+        let request = tokio::spawn(holding(Some(turn), true, async move {
             let step = carry(
                 async move {
                     let append = async move {
@@ -206,11 +213,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_turn_not_lent_is_held_though_a_place_is_free() {
+        let limit = one_turn();
+        let turn = limit.try_turn().unwrap();
+        let waiters = AppendWaiters::new(1).unwrap();
+        let (commit, committed) = oneshot::channel::<()>();
+        let (started, appending) = oneshot::channel::<()>();
+        let request = tokio::spawn(holding(Some(turn), false, async move {
+            waiters
+                .without_turn(async move {
+                    let _ = started.send(());
+                    let _ = committed.await;
+                })
+                .await;
+        }));
+        appending.await.unwrap();
+        assert!(
+            limit.try_turn().is_none(),
+            "the turn stays with the request"
+        );
+        commit.send(()).unwrap();
+        request.await.unwrap();
+        assert!(limit.try_turn().is_some());
+    }
+
+    #[tokio::test]
     async fn a_request_that_ends_gives_its_turn_back_though_its_step_runs_on() {
         let limit = one_turn();
         let turn = limit.try_turn().unwrap();
         let (commit, committed) = oneshot::channel::<()>();
-        let step = holding(Some(turn), async move {
+        let step = holding(Some(turn), true, async move {
             // The step outlives the request (its client went away).
             tokio::spawn(carry(
                 async move {

@@ -517,8 +517,10 @@ impl Config {
     /// The bound on requests a process of `role` works on at once, if any.
     pub fn request_limit(&self, role: Role) -> Option<RequestLimit> {
         let max = self.requests_in_flight(role);
-        (max > 0)
-            .then(|| RequestLimit::new(max, Duration::from_millis(self.request_queue_timeout_ms)))
+        (max > 0).then(|| {
+            RequestLimit::new(max, Duration::from_millis(self.request_queue_timeout_ms))
+                .lending(self.appends_waiting(role) > 0)
+        })
     }
 
     pub fn throttled_answer_delay(&self) -> Duration {
@@ -1005,6 +1007,9 @@ mod tests {
                 EMBEDDED_REQUESTS_IN_FLIGHT
             );
             assert_eq!(c.requests_in_flight(Role::Api), API_REQUESTS_IN_FLIGHT);
+            // Turns are lent only where appends have places to wait without them.
+            assert!(c.request_limit(Role::Embedded).unwrap().lends());
+            assert!(!c.request_limit(Role::Api).unwrap().lends());
             assert!(
                 c.shown_for(Role::Embedded)
                     .to_string()

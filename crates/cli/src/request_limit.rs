@@ -36,6 +36,8 @@ pub struct RequestLimit {
     turns: Arc<Semaphore>,
     size: usize,
     max_wait: Duration,
+    /// A request's durable append may give its turn back (`append_waiters`).
+    lends: bool,
 }
 
 impl RequestLimit {
@@ -47,7 +49,20 @@ impl RequestLimit {
             turns: Arc::new(Semaphore::new(size)),
             size,
             max_wait,
+            lends: false,
         }
+    }
+
+    /// The same limit, its turns lent to the next request while an append waits, when
+    /// `lends` (the process has places for appends waiting without their turn).
+    #[must_use]
+    pub fn lending(self, lends: bool) -> Self {
+        Self { lends, ..self }
+    }
+
+    /// Whether a request's turn may be given back before the request ends.
+    pub fn lends(&self) -> bool {
+        self.lends
     }
 
     /// How many requests may run at once.

@@ -191,6 +191,7 @@ impl hyper::service::Service<Request<Incoming>> for RouterService {
         });
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let router = self.router.clone();
+        let lend = self.limit.as_ref().is_some_and(RequestLimit::lends);
         let answer = |response: Response| {
             response.map(|body| Answer {
                 body,
@@ -214,16 +215,19 @@ impl hyper::service::Service<Request<Incoming>> for RouterService {
                             return Ok(answer(crate::request_limit::busy(&request)));
                         };
                         // Boxed apart: the waiting future stays small.
-                        let response =
-                            Box::pin(append_waiters::holding(Some(turn), router.oneshot(request)))
-                                .await?;
+                        let response = Box::pin(append_waiters::holding(
+                            Some(turn),
+                            lend,
+                            router.oneshot(request),
+                        ))
+                        .await?;
                         Ok(answer(response))
                     });
                 }
             },
         };
         Box::pin(async move {
-            let response = append_waiters::holding(turn, router.oneshot(request)).await?;
+            let response = append_waiters::holding(turn, lend, router.oneshot(request)).await?;
             Ok(answer(response))
         })
     }
