@@ -1,15 +1,19 @@
 //! Opening the database: WAL, full fsync on commit, embedded migrations, and a page
 //! cache sized for what each connection does.
 
+use crate::persist::BatchThread;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// The store behind every SQLite port. Cheap to clone (a pool handle).
+/// The store behind every SQLite port. Cheap to clone (a pool handle, and the batch
+/// writer's thread, shared).
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    pub(crate) writer: Arc<BatchThread>,
 }
 
 impl SqliteStore {
@@ -18,6 +22,7 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
+        self.writer.close();
         self.pool.close().await;
     }
 
@@ -68,18 +73,28 @@ pub async fn open(path: &Path, max_connections: u32) -> Result<SqliteStore, sqlx
         .connect_with(options(path, READER_CACHE_KIB))
         .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
-    Ok(SqliteStore { pool })
+    Ok(SqliteStore {
+        pool,
+        writer: Arc::new(BatchThread::new(path)),
+    })
 }
 
-/// Opens a store on one connection of its own, for the batch writer, on a database that
-/// [`open`] has migrated. SQLite drops a connection's page cache whenever another
-/// connection has written; writes spread over a pool therefore re-read the B-tree pages
-/// they touch on every batch, while one writing connection keeps them cached.
+/// Opens the group-commit writer's store on a database that [`open`] has migrated. Its
+/// batches go through its batch thread's connection (`persist.rs`, with the writer's
+/// [`WRITER_CACHE_KIB`]): SQLite drops a connection's page cache whenever another
+/// connection has written, so writes spread over a pool would re-read the B-tree pages
+/// they touch on every batch, while one writing connection keeps them cached. Its pool
+/// holds one more connection, for what the writer does while no batch comes (the
+/// by-user copy, `by_user.rs`) and for the checkpointer's settings; a reader's cache
+/// is enough for it, which keeps the budget of "Memory" (docs/ARCHITECTURE.md).
 pub async fn open_writer(path: &Path) -> Result<SqliteStore, sqlx::Error> {
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
-        .connect_with(options(path, WRITER_CACHE_KIB).create_if_missing(false))
+        .connect_with(options(path, READER_CACHE_KIB).create_if_missing(false))
         .await?;
-    Ok(SqliteStore { pool })
+    Ok(SqliteStore {
+        pool,
+        writer: Arc::new(BatchThread::new(path)),
+    })
 }
