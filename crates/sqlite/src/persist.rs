@@ -10,10 +10,10 @@
 //! (rusqlite): a batch is one message there and one answer back. Through sqlx each
 //! statement (BEGIN, the inserts, the UPDATE, COMMIT) was a message to sqlx's worker
 //! thread and a wake of the writer task in return, and on two cores shared with
-//! request tasks every such wake could wait for a core: kernel tracing of a sustained
-//! run at 9,846 issues/s (docs/ARCHITECTURE.md, "One message per batch") showed the
-//! writing thread runnable but waiting 18.7 % of the time, 4–8 ms at a time in its
-//! worst second, once per statement.
+//! request tasks every such wake could wait for a core: beside sustained runs at
+//! 9,846 issues/s the writing thread was runnable but waiting for a core 17–20 % of
+//! the time (`pidstat -t`), 4–8 ms at a time in a worst second (kernel tracing); see
+//! docs/ARCHITECTURE.md, "One message per batch".
 
 use crate::connect::{SqliteStore, WRITER_CACHE_KIB};
 use async_trait::async_trait;
