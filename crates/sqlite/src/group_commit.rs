@@ -84,8 +84,9 @@ impl GroupCommitWriter {
 }
 
 impl GroupCommitLog {
-    /// Starts the writer on `store` (one connection of its own, see `open_writer`) and
-    /// its checkpointer on another connection to the same database.
+    /// Starts the writer on `store` (opened by `open_writer`: its batches run on the
+    /// store's batch thread, one connection of its own, see `persist.rs`) and its
+    /// checkpointer on another connection to the same database.
     pub fn start(store: &SqliteStore, config: BatchConfig) -> (Self, GroupCommitWriter) {
         let (queue, rx) = mpsc::channel(config.queue_capacity.max(1));
         let turn = CommitTurn::default();
