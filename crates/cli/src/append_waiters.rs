@@ -56,9 +56,8 @@ pub async fn holding<F: Future>(turn: Option<Turn>, lend: bool, work: F) -> F::O
         return work.await;
     };
     if !lend {
-        let output = work.await;
-        drop(turn);
-        return output;
+        let _held = turn;
+        return work.await;
     }
     let held = HeldTurn(Arc::new(Mutex::new(Some(turn))));
     let _give_back = GiveBack(held.clone());

@@ -3,7 +3,7 @@
 
 use crate::persist::BatchThread;
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,24 +46,53 @@ pub const READER_CACHE_KIB: u32 = 2 * 1024;
 /// 64 MB table). 16 MiB holds every interior page and a batch's dirty pages many times over.
 pub const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
+/// Every connection's settings: the pools' connections (sqlx, below) and the batch
+/// thread's (rusqlite, `persist.rs`) apply this one list, so a commit means the same on
+/// either, plus a page cache sized for the connection ([`cache_size`]).
+const PRAGMAS: [(&str, &str); 5] = [
+    ("journal_mode", "WAL"),
+    // FULL: a commit is on disk before we answer ACCEPTED. With batched commits it
+    // costs the same as NORMAL.
+    ("synchronous", "FULL"),
+    ("foreign_keys", "ON"),
+    // A multi-row INSERT keeps a statement journal (to undo a half-done statement);
+    // in memory it costs no writes. Measured: about a tenth of the writer's time.
+    ("temp_store", "MEMORY"),
+    // No connection checkpoints inside its own commit: the group-commit writer's
+    // checkpointer does, off the commit path (checkpoint.rs).
+    ("wal_autocheckpoint", "0"),
+];
+
+/// How long a connection waits for SQLite's lock before a statement fails.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `cache_size` pragma's value for `kib` KiB (negative: KiB rather than pages).
+fn cache_size(kib: u32) -> String {
+    format!("-{kib}")
+}
+
+/// [`PRAGMAS`] and a `kib` KiB page cache as one batch of SQL, for a connection that
+/// is not sqlx's (the batch thread's).
+pub(crate) fn pragma_sql(kib: u32) -> String {
+    PRAGMAS
+        .iter()
+        .map(|&(name, value)| (name, value.to_owned()))
+        .chain([("cache_size", cache_size(kib))])
+        .map(|(name, value)| format!("PRAGMA {name} = {value};"))
+        .collect()
+}
+
 fn options(path: &Path, cache_kib: u32) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // FULL: a commit is on disk before we answer ACCEPTED. With batched commits it
-        // costs the same as NORMAL.
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(5))
-        .foreign_keys(true)
-        // A multi-row INSERT keeps a statement journal (to undo a half-done statement);
-        // in memory it costs no writes. Measured: about a tenth of the writer's time.
-        .pragma("temp_store", "MEMORY")
-        // Negative: KiB rather than pages.
-        .pragma("cache_size", format!("-{cache_kib}"))
-        // No connection checkpoints inside its own commit: the group-commit writer's
-        // checkpointer does, off the commit path (checkpoint.rs).
-        .pragma("wal_autocheckpoint", "0")
+    PRAGMAS
+        .iter()
+        .fold(
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .busy_timeout(BUSY_TIMEOUT),
+            |options, &(name, value)| options.pragma(name, value),
+        )
+        .pragma("cache_size", cache_size(cache_kib))
 }
 
 /// Opens (creating if needed) the database file and runs the embedded migrations.

@@ -15,7 +15,8 @@
 //! the time (`pidstat -t`), 4–8 ms at a time in a worst second (kernel tracing); see
 //! docs/ARCHITECTURE.md, "One message per batch".
 
-use crate::connect::{SqliteStore, WRITER_CACHE_KIB};
+use crate::connect::{BUSY_TIMEOUT, SqliteStore, WRITER_CACHE_KIB, pragma_sql};
+use crate::error::{batch_error, unavailable};
 use async_trait::async_trait;
 use couponrush_domain::ports::{IssuePersister, PersistOutcome};
 use couponrush_domain::{CouponId, IssueRequest, StoreError};
@@ -24,7 +25,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 use tokio::sync::oneshot;
 
 #[async_trait]
@@ -128,19 +128,15 @@ fn run(path: &Path, queue: &mpsc::Receiver<Job>) {
     }
 }
 
-/// The writer's connection, with the pool's settings (connect.rs): WAL, a commit on
-/// disk before it returns (`synchronous=FULL`), foreign keys, no checkpoint on commit.
+/// The writer's connection, with the pools' settings (`connect.rs`): WAL, a commit on
+/// disk before it returns, foreign keys, no checkpoint on commit, the writer's cache.
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{WRITER_CACHE_KIB}; \
-         PRAGMA wal_autocheckpoint = 0;"
-    ))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(&pragma_sql(WRITER_CACHE_KIB))?;
     Ok(conn)
 }
 
@@ -182,16 +178,7 @@ fn persist_on(conn: &mut Connection, batch: &[IssueRequest]) -> Answer {
                     crate::rows::millis(r.requested_at),
                 ];
                 // 0 or 1: a row already there is skipped.
-                inserted += insert.execute(row).map_err(|e| {
-                    // The foreign key to coupons is what notices an unknown coupon here.
-                    if is_foreign_key_violation(&e) {
-                        StoreError::Conflict(format!(
-                            "coupon {coupon} does not exist; batch refused"
-                        ))
-                    } else {
-                        unavailable(&e)
-                    }
-                })? as u64;
+                inserted += insert.execute(row).map_err(|e| batch_error(&e, coupon))? as u64;
             }
             // Only duplicates: the rows exist, so the coupon does and its count includes them.
             if inserted == 0 {
@@ -216,15 +203,6 @@ fn persist_on(conn: &mut Connection, batch: &[IssueRequest]) -> Answer {
         inserted: total,
         duplicates: batch.len() as u64 - total,
     })
-}
-
-fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
-}
-
-fn unavailable(e: &rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
 }
 
 #[cfg(test)]
@@ -255,5 +233,32 @@ mod tests {
             matches!(after, Err(StoreError::Unreachable(_))),
             "{after:?}"
         );
+    }
+
+    /// The batch thread's connection has the pools' settings: what makes a commit
+    /// durable before ACCEPTED (FULL) and leaves checkpoints to the checkpointer.
+    #[tokio::test]
+    async fn the_batch_connection_commits_to_disk_and_never_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        open(&path, 1).await.unwrap().close().await;
+        let conn = super::open(&path).unwrap();
+        let pragma = |name: &str| -> String {
+            conn.query_row(&format!("PRAGMA {name}"), [], |row| {
+                row.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), "wal");
+        assert_eq!(pragma("synchronous"), "2", "FULL");
+        assert_eq!(pragma("foreign_keys"), "1");
+        assert_eq!(pragma("wal_autocheckpoint"), "0");
+        assert_eq!(pragma("cache_size"), format!("-{WRITER_CACHE_KIB}"));
+        assert_eq!(pragma("busy_timeout"), "5000");
     }
 }
