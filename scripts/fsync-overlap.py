@@ -4,7 +4,9 @@
     python3 scripts/fsync-overlap.py TRACE_LOG [SLOW_MS]
 
 The embedded server's commits fsync the WAL on its batch thread (`sqlite-batches`); the
-checkpointer fsyncs the database file on a sqlx worker thread (`sqlx-sqlite-wor…`).
+checkpointer syncs the WAL and the database file on its sqlx connection's worker thread
+(`sqlx-sqlite-wor…`, a name shared with the other sqlx connections, which under load
+write nothing: the by-user copy waits for an idle writer).
 Prints how many commit fsyncs took over SLOW_MS (8), how many of those overlapped a
 checkpointer fsync, and the share of the traced span the checkpointer's fsyncs covered:
 what the overlap would be by chance.
