@@ -74,10 +74,11 @@ fn cache_size(kib: u32) -> String {
 /// [`PRAGMAS`] and a `kib` KiB page cache as one batch of SQL, for a connection that
 /// is not sqlx's (the batch thread's).
 pub(crate) fn pragma_sql(kib: u32) -> String {
+    let cache = cache_size(kib);
     PRAGMAS
         .iter()
-        .map(|&(name, value)| (name, value.to_owned()))
-        .chain([("cache_size", cache_size(kib))])
+        .copied()
+        .chain([("cache_size", cache.as_str())])
         .map(|(name, value)| format!("PRAGMA {name} = {value};"))
         .collect()
 }
