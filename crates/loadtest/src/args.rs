@@ -26,8 +26,8 @@ pub struct Args {
 
     /// What to run: `rush` (default), `rate` (constant arrival rate; implied by --rate),
     /// `waiting-room` (a coupon whose waiting room is always on: every user queues, polls
-    /// and is admitted; checks the line's fairness), `health` (constant load on GET
-    /// /health: the server's ceiling) or `mint` (write --users tokens to --tokens-out
+    /// and is admitted; checks the line's fairness), `health` (load on GET /health: the
+    /// server's ceiling, or paced with --rate) or `mint` (write --users tokens to --tokens-out
     /// for another client such as wrk; sends nothing).
     #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
@@ -53,7 +53,8 @@ pub struct Args {
     #[arg(long, value_parser = parse_ramp)]
     pub ramp: Option<Ramp>,
 
-    /// Constant arrival rate (new users per second) for sustained throughput.
+    /// Constant arrival rate (new users per second) for sustained throughput; with
+    /// `--scenario health`, GET /health requests per second instead of a closed loop.
     #[arg(long)]
     pub rate: Option<u64>,
 
@@ -407,7 +408,12 @@ impl Args {
                     "--rate × --duration is above 5,000,000 arrivals: every arrival is a user with its own token"
                 );
             }
-            Scenario::Health => {}
+            Scenario::Health => {
+                anyhow::ensure!(
+                    self.rate.is_none_or(|r| r >= 1),
+                    "--rate must be at least 1 request per second"
+                );
+            }
             Scenario::Mint => {
                 anyhow::ensure!(
                     self.tokens_out.is_some(),

@@ -121,14 +121,17 @@ pub async fn execute(args: &Args) -> anyhow::Result<Summary> {
         connections: args.connections_or_default(),
         quantity: None,
         coupon_id: None,
-        rate: args.rate.filter(|_| scenario == Scenario::Rate),
+        rate: args
+            .rate
+            .filter(|_| matches!(scenario, Scenario::Rate | Scenario::Health)),
         latency_from_schedule: false,
         thresholds,
     };
     if scenario == Scenario::Health {
         setup.users = 0;
         let config = scenario::health::config(args);
-        let plan = Arc::new(scenario::health::HealthPlan::new(&target));
+        setup.latency_from_schedule = config.latency_from_schedule;
+        let plan = Arc::new(scenario::health::HealthPlan::new(&target, args));
         let done = engine::run(&target, plan, config).await?;
         return Ok(Summary::new(setup, &done.stats, done.elapsed, None, None));
     }

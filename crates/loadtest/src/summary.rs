@@ -44,7 +44,8 @@ pub struct Summary {
     pub connections: usize,
     pub quantity: Option<u64>,
     pub coupon_id: Option<Uuid>,
-    /// Arrivals per second (rate scenario).
+    /// Arrivals per second (rate scenario), or GET /health requests per second (paced
+    /// health).
     pub rate: Option<u64>,
     /// From the start to the last answer.
     pub duration_secs: f64,
@@ -344,7 +345,10 @@ impl fmt::Display for Summary {
                     self.quantity.unwrap_or(0)
                 )
             }
-            Scenario::Health => "GET /health, closed loop".into(),
+            Scenario::Health => match self.rate {
+                Some(rate) => format!("GET /health at {rate}/s, latency from the schedule"),
+                None => "GET /health, closed loop".into(),
+            },
             Scenario::Mint => "mint tokens, no traffic".into(),
         };
         row(

@@ -1,5 +1,6 @@
 //! The load generator against a real embedded server in this process: a correct server
-//! gets a PASS with the right outcome counts, for a rush, a constant rate and /health.
+//! gets a PASS with the right outcome counts, for a rush, a constant rate and /health
+//! (closed loop and paced).
 //! No timing is asserted: speed is what the tool measures, not what tests check.
 
 use couponrush_loadtest::thresholds::Metric;
@@ -105,6 +106,35 @@ async fn health_scenario_counts_ok_answers_without_a_verdict() {
     assert_eq!(s.outcomes.ok, s.requests);
     assert!(s.verdict.is_none());
     assert_eq!(s.exit_code(), 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_health_sends_rate_times_duration_requests_timed_from_their_slots() {
+    let app = TestApp::spawn().await;
+    let a = args(
+        &app,
+        &[
+            "--scenario",
+            "health",
+            "--rate",
+            "400",
+            "--duration",
+            "500ms",
+            "--connections",
+            "8",
+        ],
+    );
+    let s = execute(&a).await.expect("the run completes");
+
+    // A closed loop would send as many as fit in the time; paced, exactly 400 × 0.5 s.
+    assert_eq!(s.requests, 200, "{s}");
+    assert_eq!(s.outcomes.ok, 200);
+    assert_eq!(s.errors.total, 0, "errors: {:?}", s.errors);
+    assert_eq!(s.rate, Some(400));
+    assert_eq!(s.latency_from, "schedule");
+    assert!(s.per_second_p99.is_some(), "{s}");
+    assert!(s.verdict.is_none());
     app.stop().await;
 }
 

@@ -1,24 +1,32 @@
-//! Constant load on `GET /health` for `--duration`, every connection sending back to
-//! back: the server's HTTP ceiling with the same client, the yardstick for the issue
-//! path's figures (scripts/bench prints issue ÷ health).
+//! Load on `GET /health` for `--duration`. Closed loop by default, every connection
+//! sending back to back: the server's HTTP ceiling with the same client, the yardstick
+//! for the issue path's figures (scripts/bench prints issue ÷ health). With `--rate`, a
+//! request every `1 / rate` seconds with latency counted from its slot, as `--scenario
+//! rate` does: the per-second p99 of a server that stores nothing, at the issue path's
+//! rate, on the same box and client: what the box's own hiccups do to that figure.
 
+use crate::args::Args;
 use crate::client::{ErrorKind, Target};
 use crate::engine::{Plan, Reply, RunConfig, Timing, Work};
 use crate::stats::Outcome;
 use bytes::Bytes;
 use http::{Method, Request, Uri};
 use http_body_util::Full;
+use std::time::Duration;
 
 pub struct HealthPlan {
     target: Target,
     uri: Uri,
+    /// Requests per second and how many in all; `None`: closed loop.
+    paced: Option<(f64, u64)>,
 }
 
 impl HealthPlan {
-    pub fn new(target: &Target) -> Self {
+    pub fn new(target: &Target, args: &Args) -> Self {
         Self {
             target: target.clone(),
             uri: Uri::from_static("/health"),
+            paced: args.rate.map(|rate| (rate.max(1) as f64, args.arrivals())),
         }
     }
 }
@@ -26,7 +34,11 @@ impl HealthPlan {
 impl Plan for HealthPlan {
     type Step = std::convert::Infallible;
     fn jobs(&self) -> Option<u64> {
-        None
+        self.paced.map(|(_, n)| n)
+    }
+    fn start_at(&self, job: u64) -> Option<Duration> {
+        self.paced
+            .map(|(rate, _)| Duration::from_secs_f64(job as f64 / rate))
     }
     fn request(&self, _work: &Work<Self::Step>) -> Request<Full<Bytes>> {
         self.target.request(Method::GET, &self.uri, None, None)
@@ -41,13 +53,15 @@ impl Plan for HealthPlan {
     }
 }
 
-pub fn config(args: &crate::args::Args) -> RunConfig {
+pub fn config(args: &Args) -> RunConfig {
+    let paced = args.rate.is_some();
     RunConfig {
         connections: args.connections_or_default(),
         timeout: args.timeout,
-        duration: Some(args.duration_or_default()),
-        send_deadline: None,
-        latency_from_schedule: false,
+        duration: (!paced).then(|| args.duration_or_default()),
+        // As --scenario rate: slots more than --timeout late are dropped and counted.
+        send_deadline: paced.then(|| args.duration_or_default() + args.timeout),
+        latency_from_schedule: paced,
         progress: (!args.quiet).then_some("health"),
     }
 }
