@@ -8,6 +8,7 @@
 use crate::args::Args;
 use crate::client::{ErrorKind, Target};
 use crate::engine::{Plan, Reply, RunConfig, Timing, Work};
+use crate::scenario::rate;
 use crate::stats::Outcome;
 use bytes::Bytes;
 use http::{Method, Request, Uri};
@@ -37,8 +38,7 @@ impl Plan for HealthPlan {
         self.paced.map(|(_, n)| n)
     }
     fn start_at(&self, job: u64) -> Option<Duration> {
-        self.paced
-            .map(|(rate, _)| Duration::from_secs_f64(job as f64 / rate))
+        self.paced.map(|(rate, _)| rate::slot(job, rate))
     }
     fn request(&self, _work: &Work<Self::Step>) -> Request<Full<Bytes>> {
         self.target.request(Method::GET, &self.uri, None, None)
@@ -54,14 +54,15 @@ impl Plan for HealthPlan {
 }
 
 pub fn config(args: &Args) -> RunConfig {
-    let paced = args.rate.is_some();
+    if args.rate.is_some() {
+        return rate::paced_config(args, "health");
+    }
     RunConfig {
         connections: args.connections_or_default(),
         timeout: args.timeout,
-        duration: (!paced).then(|| args.duration_or_default()),
-        // As --scenario rate: slots more than --timeout late are dropped and counted.
-        send_deadline: paced.then(|| args.duration_or_default() + args.timeout),
-        latency_from_schedule: paced,
+        duration: Some(args.duration_or_default()),
+        send_deadline: None,
+        latency_from_schedule: false,
         progress: (!args.quiet).then_some("health"),
     }
 }

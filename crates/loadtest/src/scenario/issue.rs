@@ -475,7 +475,7 @@ impl Plan for IssuePlan {
         match &self.schedule {
             Schedule::AtOnce => None,
             Schedule::Ramp(ramp) => Some(ramp.release_at(self.user(job) as u64 + 1)),
-            Schedule::Rate(rate) => Some(Duration::from_secs_f64(job as f64 / rate)),
+            Schedule::Rate(rate) => Some(super::rate::slot(job, *rate)),
             Schedule::Times(times) => times.get(self.user(job)).copied(),
         }
     }
